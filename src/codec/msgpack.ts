@@ -1,0 +1,389 @@
+/**
+ * msgpack as Python's `msgpack` writes and reads it for Bluesky documents.
+ *
+ * Why not msgpackr: it turns float64 `1.0` into the JS number 1 (so it would be
+ * re-encoded as an int), writes ints beyond 32 bits as floats, and rejects the
+ * bin-keyed maps msgpack-numpy writes. This codec follows `codec/values.ts`:
+ * whole floats decode to PyFloat, big ints to bigint, odd maps to Map, and it
+ * encodes exactly as Python `msgpack.packb(obj, use_bin_type=True)` does
+ * (smallest int form, float64 always, str8 for 32..255 bytes, bin for bytes).
+ */
+import { PyFloat, needsOrderedMap, isPlainDoc, setOwn, type Doc, type Key, type PyMap, type Value } from './values.js';
+
+/** Thrown when the buffer ends inside a value; `needed` is a lower bound of bytes. */
+export class Incomplete extends Error {
+  constructor(readonly needed: number) {
+    super('incomplete msgpack data');
+  }
+}
+
+export class MsgpackFormatError extends Error {}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export class MsgpackDecoder {
+  buf: Buffer;
+  pos = 0;
+  end: number;
+  private view: DataView;
+
+  constructor(buf: Buffer, pos = 0, end = buf.length) {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw new Incomplete(this.pos + n);
+  }
+
+  private str(n: number): string {
+    this.need(n);
+    const start = this.pos;
+    this.pos += n;
+    if (n < 64) {
+      // ASCII fast path: most keys and uids.
+      const b = this.buf;
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = b[i]!;
+        if (c >= 0x80) return textDecoder.decode(b.subarray(start, start + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return textDecoder.decode(this.buf.subarray(start, start + n));
+  }
+
+  private bin(n: number): Buffer {
+    this.need(n);
+    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  private array(n: number): Value[] {
+    const out: Value[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.value();
+    return out;
+  }
+
+  private map(n: number): Doc | PyMap {
+    let obj: Doc | null = {};
+    let map: PyMap | null = null;
+    for (let i = 0; i < n; i++) {
+      const k = this.key();
+      const v = this.value();
+      if (obj !== null) {
+        if (typeof k === 'string' && !needsOrderedMap(k)) {
+          obj[k] = v;
+          continue;
+        }
+        map = new Map(Object.entries(obj));
+        obj = null;
+      }
+      map!.set(k, v);
+    }
+    return obj ?? map!;
+  }
+
+  private key(): Key {
+    const v = this.value();
+    if (typeof v === 'string' || v instanceof Uint8Array) return v;
+    // Python's Unpacker (strict_map_key=True) refuses such files too.
+    throw new MsgpackFormatError(`map key of type ${typeof v} is not allowed (only str or bin)`);
+  }
+
+  value(): Value {
+    this.need(1);
+    const b = this.buf[this.pos++]!;
+    if (b <= 0x7f) return b;
+    if (b >= 0xe0) return b - 0x100;
+    if ((b & 0xe0) === 0xa0) return this.str(b & 0x1f);
+    if ((b & 0xf0) === 0x90) return this.array(b & 0x0f);
+    if ((b & 0xf0) === 0x80) return this.map(b & 0x0f);
+    const v = this.view;
+    let p: number;
+    switch (b) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: this.need(1); return this.bin(this.buf[this.pos++]!);
+      case 0xc5: this.need(2); p = this.pos; this.pos += 2; return this.bin(v.getUint16(p));
+      case 0xc6: this.need(4); p = this.pos; this.pos += 4; return this.bin(v.getUint32(p));
+      case 0xca: { this.need(4); p = this.pos; this.pos += 4; const f = v.getFloat32(p); return Number.isInteger(f) || Object.is(f, -0) ? new PyFloat(f) : f; }
+      case 0xcb: { this.need(8); p = this.pos; this.pos += 8; const f = v.getFloat64(p); return Number.isInteger(f) || Object.is(f, -0) ? new PyFloat(f) : f; }
+      case 0xcc: this.need(1); return this.buf[this.pos++]!;
+      case 0xcd: this.need(2); p = this.pos; this.pos += 2; return v.getUint16(p);
+      case 0xce: this.need(4); p = this.pos; this.pos += 4; return v.getUint32(p);
+      case 0xcf: { this.need(8); p = this.pos; this.pos += 8; const n = v.getBigUint64(p); return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n; }
+      case 0xd0: this.need(1); p = this.pos; this.pos += 1; return v.getInt8(p);
+      case 0xd1: this.need(2); p = this.pos; this.pos += 2; return v.getInt16(p);
+      case 0xd2: this.need(4); p = this.pos; this.pos += 4; return v.getInt32(p);
+      case 0xd3: { this.need(8); p = this.pos; this.pos += 8; const n = v.getBigInt64(p); return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n; }
+      case 0xd9: this.need(1); return this.str(this.buf[this.pos++]!);
+      case 0xda: this.need(2); p = this.pos; this.pos += 2; return this.str(v.getUint16(p));
+      case 0xdb: this.need(4); p = this.pos; this.pos += 4; return this.str(v.getUint32(p));
+      case 0xdc: this.need(2); p = this.pos; this.pos += 2; return this.array(v.getUint16(p));
+      case 0xdd: this.need(4); p = this.pos; this.pos += 4; return this.array(v.getUint32(p));
+      case 0xde: this.need(2); p = this.pos; this.pos += 2; return this.map(v.getUint16(p));
+      case 0xdf: this.need(4); p = this.pos; this.pos += 4; return this.map(v.getUint32(p));
+      default:
+        // ext types (0xc7-0xc9, 0xd4-0xd8) and the never-used 0xc1: Python's
+        // databroker reader has no hook for them either.
+        throw new MsgpackFormatError(`unsupported msgpack type byte 0x${b.toString(16)} at offset ${this.pos - 1}`);
+    }
+  }
+}
+
+/**
+ * The end offset of the value starting at `pos`, without building it.
+ * Throws Incomplete (with the bytes needed so far) when `end` comes first.
+ */
+export function measure(buf: Buffer, pos: number, end = buf.length): number {
+  let pending = 1;
+  const need = (n: number) => {
+    if (pos + n > end) throw new Incomplete(pos + n);
+  };
+  while (pending > 0) {
+    pending--;
+    need(1);
+    const b = buf[pos++]!;
+    if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) continue;
+    if ((b & 0xe0) === 0xa0) { pos += b & 0x1f; need(0); continue; }
+    if ((b & 0xf0) === 0x90) { pending += b & 0x0f; continue; }
+    if ((b & 0xf0) === 0x80) { pending += 2 * (b & 0x0f); continue; }
+    switch (b) {
+      case 0xc4: case 0xd9: need(1); pos += 1 + buf[pos]!; need(0); break;
+      case 0xc5: case 0xda: need(2); pos += 2 + buf.readUInt16BE(pos); need(0); break;
+      case 0xc6: case 0xdb: need(4); pos += 4 + buf.readUInt32BE(pos); need(0); break;
+      case 0xcc: case 0xd0: pos += 1; need(0); break;
+      case 0xcd: case 0xd1: pos += 2; need(0); break;
+      case 0xca: case 0xce: case 0xd2: pos += 4; need(0); break;
+      case 0xcb: case 0xcf: case 0xd3: pos += 8; need(0); break;
+      case 0xdc: need(2); pending += buf.readUInt16BE(pos); pos += 2; break;
+      case 0xdd: need(4); pending += buf.readUInt32BE(pos); pos += 4; break;
+      case 0xde: need(2); pending += 2 * buf.readUInt16BE(pos); pos += 2; break;
+      case 0xdf: need(4); pending += 2 * buf.readUInt32BE(pos); pos += 4; break;
+      default:
+        throw new MsgpackFormatError(`unsupported msgpack type byte 0x${b.toString(16)} at offset ${pos - 1}`);
+    }
+  }
+  return pos;
+}
+
+export function decode(buf: Buffer): Value {
+  const d = new MsgpackDecoder(buf);
+  const v = d.value();
+  if (d.pos !== buf.length) throw new MsgpackFormatError(`${buf.length - d.pos} extra bytes after value`);
+  return v;
+}
+
+const UINT64_MAX = (1n << 64n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/**
+ * Encoder into one growing buffer. Call `encode()` any number of times, then
+ * `take()` to get the bytes written so far (the encoder keeps its memory).
+ */
+export class MsgpackEncoder {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initialSize = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** The bytes written so far, as a new Buffer; the encoder starts empty again. */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    return out;
+  }
+
+  /** Append raw, already-encoded bytes (the pass-through path). */
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  record(name: string, doc: Value): void {
+    this.ensure(1);
+    this.buf[this.pos++] = 0x92;
+    this.string(name);
+    this.encode(doc);
+  }
+
+  private int(n: number | bigint): void {
+    this.ensure(9);
+    const b = this.buf;
+    if (typeof n === 'bigint') {
+      if (n > UINT64_MAX || n < INT64_MIN) throw new RangeError(`integer ${n} is out of the msgpack range`);
+      if (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)) return this.int(Number(n));
+      if (n >= 0n) { b[this.pos] = 0xcf; b.writeBigUInt64BE(n, this.pos + 1); }
+      else { b[this.pos] = 0xd3; b.writeBigInt64BE(n, this.pos + 1); }
+      this.pos += 9;
+      return;
+    }
+    const p = this.pos;
+    if (n >= 0) {
+      if (n < 0x80) { b[p] = n; this.pos += 1; }
+      else if (n < 0x100) { b[p] = 0xcc; b[p + 1] = n; this.pos += 2; }
+      else if (n < 0x10000) { b[p] = 0xcd; b.writeUInt16BE(n, p + 1); this.pos += 3; }
+      else if (n < 0x100000000) { b[p] = 0xce; b.writeUInt32BE(n, p + 1); this.pos += 5; }
+      else { b[p] = 0xcf; b.writeBigUInt64BE(BigInt(n), p + 1); this.pos += 9; }
+    } else {
+      if (n >= -32) { b[p] = n + 0x100; this.pos += 1; }
+      else if (n >= -0x80) { b[p] = 0xd0; b.writeInt8(n, p + 1); this.pos += 2; }
+      else if (n >= -0x8000) { b[p] = 0xd1; b.writeInt16BE(n, p + 1); this.pos += 3; }
+      else if (n >= -0x80000000) { b[p] = 0xd2; b.writeInt32BE(n, p + 1); this.pos += 5; }
+      else { b[p] = 0xd3; b.writeBigInt64BE(BigInt(n), p + 1); this.pos += 9; }
+    }
+  }
+
+  private float(f: number): void {
+    this.ensure(9);
+    this.buf[this.pos] = 0xcb;
+    this.buf.writeDoubleBE(f, this.pos + 1);
+    this.pos += 9;
+  }
+
+  string(s: string): void {
+    // Short ASCII strings (keys, uids) are written without a byteLength pass.
+    if (s.length < 256) {
+      this.ensure(2 + s.length * 3 + 2);
+      const b = this.buf;
+      const hdr = s.length < 32 ? 1 : 2;
+      let p = this.pos + hdr;
+      let ascii = true;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) { ascii = false; break; }
+        b[p++] = c;
+      }
+      if (ascii) {
+        if (hdr === 1) b[this.pos] = 0xa0 | s.length;
+        else { b[this.pos] = 0xd9; b[this.pos + 1] = s.length; }
+        this.pos = p;
+        return;
+      }
+    }
+    const n = Buffer.byteLength(s, 'utf8');
+    this.ensure(5 + n);
+    const b = this.buf;
+    const p = this.pos;
+    let h: number;
+    if (n < 32) { b[p] = 0xa0 | n; h = 1; }
+    else if (n < 0x100) { b[p] = 0xd9; b[p + 1] = n; h = 2; }
+    else if (n < 0x10000) { b[p] = 0xda; b.writeUInt16BE(n, p + 1); h = 3; }
+    else { b[p] = 0xdb; b.writeUInt32BE(n, p + 1); h = 5; }
+    b.write(s, p + h, n, 'utf8');
+    this.pos = p + h + n;
+  }
+
+  private bytes(u: Uint8Array): void {
+    const n = u.length;
+    this.ensure(5 + n);
+    const b = this.buf;
+    const p = this.pos;
+    let h: number;
+    if (n < 0x100) { b[p] = 0xc4; b[p + 1] = n; h = 2; }
+    else if (n < 0x10000) { b[p] = 0xc5; b.writeUInt16BE(n, p + 1); h = 3; }
+    else { b[p] = 0xc6; b.writeUInt32BE(n, p + 1); h = 5; }
+    b.set(u, p + h);
+    this.pos = p + h + n;
+  }
+
+  private header(n: number, fix: number, b16: number, b32: number, fixMax: number): void {
+    this.ensure(5);
+    const b = this.buf;
+    const p = this.pos;
+    if (n < fixMax) { b[p] = fix | n; this.pos += 1; }
+    else if (n < 0x10000) { b[p] = b16; b.writeUInt16BE(n, p + 1); this.pos += 3; }
+    else { b[p] = b32; b.writeUInt32BE(n, p + 1); this.pos += 5; }
+  }
+
+  encode(v: Value | undefined): void {
+    switch (typeof v) {
+      case 'number':
+        if (Number.isSafeInteger(v) && !Object.is(v, -0)) this.int(v);
+        else this.float(v);
+        return;
+      case 'string': this.string(v); return;
+      case 'boolean': this.ensure(1); this.buf[this.pos++] = v ? 0xc3 : 0xc2; return;
+      case 'bigint': this.int(v); return;
+      case 'undefined': this.ensure(1); this.buf[this.pos++] = 0xc0; return;
+      case 'object': break;
+      default: throw new TypeError(`cannot encode a ${typeof v} as msgpack`);
+    }
+    if (v === null) { this.ensure(1); this.buf[this.pos++] = 0xc0; return; }
+    if (v instanceof PyFloat) { this.float(v.value); return; }
+    if (Array.isArray(v)) {
+      this.header(v.length, 0x90, 0xdc, 0xdd, 16);
+      for (const x of v) this.encode(x);
+      return;
+    }
+    if (v instanceof Uint8Array) { this.bytes(v); return; }
+    if (ArrayBuffer.isView(v)) {
+      throw new TypeError(`cannot encode a ${v.constructor.name} as msgpack: convert typed arrays to an NdArray first`);
+    }
+    if (v instanceof Map) {
+      this.header(v.size, 0x80, 0xde, 0xdf, 16);
+      for (const [k, x] of v) {
+        if (typeof k === 'string') this.string(k);
+        else if (k instanceof Uint8Array) this.bytes(k);
+        else throw new TypeError(`map key of type ${typeof k} cannot be read by Python (strict_map_key)`);
+        this.encode(x);
+      }
+      return;
+    }
+    const custom = (v as { toMsgpackValue?: () => Value }).toMsgpackValue;
+    if (typeof custom === 'function') { this.encode(custom.call(v)); return; }
+    if (!isPlainDoc(v)) throw new TypeError(`cannot encode ${Object.prototype.toString.call(v)} as msgpack`);
+    let n = 0;
+    for (const k in v) if (v[k] !== undefined) n++;
+    this.header(n, 0x80, 0xde, 0xdf, 16);
+    for (const k in v) {
+      const x = v[k];
+      if (x === undefined) continue;
+      this.string(k);
+      this.encode(x);
+    }
+  }
+}
+
+export function encode(v: Value): Buffer {
+  const e = new MsgpackEncoder(256);
+  e.encode(v);
+  return e.take();
+}
+
+export function encodeRecord(name: string, doc: Value): Buffer {
+  const e = new MsgpackEncoder(1024);
+  e.record(name, doc);
+  return e.take();
+}
+
+/** Build a plain doc from entries, falling back to Map when key order needs it. */
+export function makeDoc(pairs: Iterable<[string, Value]>): Doc | PyMap {
+  const obj: Doc = {};
+  const list = [...pairs];
+  if (list.some(([k]) => needsOrderedMap(k))) return new Map(list);
+  for (const [k, v] of list) setOwn(obj, k, v);
+  return obj;
+}

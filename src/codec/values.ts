@@ -1,0 +1,137 @@
+/**
+ * The value model every stage shares.
+ *
+ * Python tells `1.0` from `1`, BSON tells double from int32/int64, JS numbers do
+ * neither. So a decoded document keeps the difference explicitly:
+ * - a float whose value is a whole number (or -0.0) is a `PyFloat`;
+ *   any other JS number that is not an integer is a float (it cannot be an int);
+ * - a JS number that is a safe integer is an int; ints beyond 2^53 are `bigint`;
+ * - a map whose keys would be reordered by a JS object (integer-like keys such
+ *   as "0") or that has bin keys (msgpack-numpy) is a `Map`, so insertion order
+ *   and key types survive; all other maps are plain objects.
+ * Encoders apply the same rules, so an unchanged value re-encodes identically.
+ */
+export class PyFloat {
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+  valueOf(): number {
+    return this.value;
+  }
+  toString(): string {
+    return String(this.value);
+  }
+  toJSON(): number {
+    return this.value;
+  }
+}
+
+export type Key = string | Uint8Array;
+export type PyMap = Map<Key, Value>;
+export type Value =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | PyFloat
+  | Uint8Array
+  | Value[]
+  | Doc
+  | PyMap;
+export interface Doc {
+  [key: string]: Value;
+}
+
+/** Make a float value whose Python type is float even if it is whole. */
+export function pyFloat(n: number): number | PyFloat {
+  return Number.isInteger(n) || Object.is(n, -0) ? new PyFloat(n) : n;
+}
+
+/** The numeric value of a number-like Value (int, float, bigint), else undefined. */
+export function toNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (v instanceof PyFloat) return v.value;
+  if (typeof v === 'bigint') return Number(v);
+  return undefined;
+}
+
+export function isFloat(v: unknown): boolean {
+  return v instanceof PyFloat || (typeof v === 'number' && !Number.isSafeInteger(v));
+}
+
+/** V8 orders these keys numerically in plain objects; such maps need a Map. */
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
+export function needsOrderedMap(key: string): boolean {
+  if (key === '__proto__') return true;
+  return ARRAY_INDEX.test(key) && Number(key) < 4294967295;
+}
+
+export function isPlainDoc(v: unknown): v is Doc {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Read a field from a doc-like value (plain object or Map). */
+export function field(v: Value | undefined, key: string): Value | undefined {
+  if (v instanceof Map) return v.get(key);
+  if (isPlainDoc(v)) return Object.prototype.hasOwnProperty.call(v, key) ? v[key] : undefined;
+  return undefined;
+}
+
+/** Entries of a doc-like value in insertion order. */
+export function entries(v: Doc | PyMap): [Key, Value][] {
+  return v instanceof Map ? [...v.entries()] : Object.entries(v);
+}
+
+/** Put a key on a plain object without triggering the __proto__ setter. */
+export function setOwn(obj: Doc, key: string, value: Value): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** Deep structural equality that respects the int/float distinction. */
+export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
+  if (a === b) return true;
+  if (a instanceof PyFloat || b instanceof PyFloat) {
+    if (!(a instanceof PyFloat && b instanceof PyFloat)) return false;
+    return Object.is(a.value, b.value);
+  }
+  if (typeof a === 'number' && typeof b === 'number') return Number.isNaN(a) && Number.isNaN(b);
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  const ea = entries(a as Doc | PyMap);
+  const eb = entries(b as Doc | PyMap);
+  if (ea.length !== eb.length) return false;
+  for (let i = 0; i < ea.length; i++) {
+    const [ka, va] = ea[i]!;
+    const [kb, vb] = eb[i]!;
+    if (typeof ka !== typeof kb) return false;
+    if (typeof ka === 'string' ? ka !== kb : Buffer.compare(ka, kb as Uint8Array) !== 0) return false;
+    if (!deepEqual(va, vb)) return false;
+  }
+  return true;
+}
+
+/** A shallow copy of a plain doc with one key replaced, keeping key order. */
+export function withField(doc: Doc, key: string, value: Value): Doc {
+  const out: Doc = {};
+  let seen = false;
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === key) {
+      setOwn(out, k, value);
+      seen = true;
+    } else setOwn(out, k, v);
+  }
+  if (!seen) setOwn(out, key, value);
+  return out;
+}

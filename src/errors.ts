@@ -1,0 +1,55 @@
+/**
+ * Typed errors with stable codes. Every error pack-stream raises on purpose is a
+ * PackStreamError, so callers (and the CLI) can tell expected failures from bugs
+ * and print one clear line.
+ */
+export type ErrorCode =
+  | 'E_CORRUPT'          // a document file cannot be decoded
+  | 'E_TRUNCATED'        // a document file ends in the middle of a record
+  | 'E_BAD_RUN'          // a run's documents break event-model rules (first not start, ...)
+  | 'E_BAD_QUERY'        // a query string cannot be parsed or uses an unsupported operator
+  | 'E_NO_SOURCE'        // the named catalog / file / directory does not exist
+  | 'E_BAD_CATALOG'      // a catalog YAML is malformed or has an unsupported driver
+  | 'E_NOT_FOUND'        // a uid / scan_id lookup found nothing
+  | 'E_AMBIGUOUS'        // a partial uid matched several runs
+  | 'E_TARGET'           // the destination exists and is not empty, or cannot be written
+  | 'E_MISSING_FILE'     // an external file a resource points to is missing
+  | 'E_NO_HANDLER'       // no rule for a resource spec
+  | 'E_HANDLER'          // a handler failed to list or read files
+  | 'E_ENCODE'           // a value cannot be encoded in the requested format
+  | 'E_USAGE'            // bad command-line usage
+  | 'E_UNSUPPORTED'      // a feature that exists but is not available here
+  | 'E_ABORTED'          // the operation was cancelled
+  | 'E_IO';              // other I/O failure
+
+export class PackStreamError extends Error {
+  readonly code: ErrorCode;
+  /** The thing the error is about: a path, a uid, a query. */
+  readonly subject: string | undefined;
+  constructor(code: ErrorCode, message: string, options: { subject?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PackStreamError';
+    this.code = code;
+    this.subject = options.subject;
+  }
+}
+
+export function isPackStreamError(e: unknown): e is PackStreamError {
+  return e instanceof PackStreamError;
+}
+
+/** One line for humans: `CODE: message`. Never a stack trace for expected errors. */
+export function describeError(e: unknown): string {
+  if (e instanceof PackStreamError) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${e.message}` : e.message;
+  }
+  return String(e);
+}
+
+export function errorCode(e: unknown): string {
+  if (e instanceof PackStreamError) return e.code;
+  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') return (e as NodeJS.ErrnoException).code!;
+  return 'E_INTERNAL';
+}

@@ -1,0 +1,125 @@
+/**
+ * Intake catalog YAML files as databroker writes and reads them, for file-based
+ * drivers. Paths are resolved so a catalog keeps working after it is moved:
+ * `metadata.relative_paths` (what databroker-pack writes) wins over the absolute
+ * `args.paths`, relative paths and root_map values resolve against the YAML's
+ * folder, and intake's `{{ CATALOG_DIR }}` template is expanded.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { PackStreamError } from '../errors.js';
+import type { Format } from '../types.js';
+import { FileCatalog } from './file-catalog.js';
+
+export const MSGPACK_DRIVER = 'bluesky-msgpack-catalog';
+export const JSONL_DRIVER = 'bluesky-jsonl-catalog';
+export const MONGO_DRIVER = 'bluesky-mongo-normalized-catalog';
+
+const DRIVER_ALIASES: Record<string, string> = {
+  'databroker._drivers.msgpack.BlueskyMsgpackCatalog': MSGPACK_DRIVER,
+  'databroker._drivers.jsonl.BlueskyJSONLCatalog': JSONL_DRIVER,
+  'databroker._drivers.mongo_normalized.BlueskyMongoCatalog': MONGO_DRIVER,
+};
+
+export interface CatalogSourceEntry {
+  name: string;
+  driver: string;
+  args: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  /** The YAML file it came from. */
+  file: string;
+}
+
+/** Load a YAML file the way PyYAML's safe_load reads it (YAML 1.1 scalars). */
+export async function loadYamlFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new PackStreamError('E_NO_SOURCE', `cannot read ${file}: ${(e as Error).message}`, { subject: file, cause: e });
+  }
+  try {
+    return parse(text, { version: '1.1', schema: 'yaml-1.1', uniqueKeys: false });
+  } catch (e) {
+    throw new PackStreamError('E_BAD_CATALOG', `${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { subject: file, cause: e });
+  }
+}
+
+export async function readCatalogSources(file: string): Promise<CatalogSourceEntry[]> {
+  const data = await loadYamlFile(file);
+  const sources = (data as { sources?: unknown } | null)?.sources;
+  if (sources === null || typeof sources !== 'object' || Array.isArray(sources)) {
+    throw new PackStreamError('E_BAD_CATALOG', `${file} has no 'sources' mapping, so it is not an intake catalog`, { subject: file });
+  }
+  return Object.entries(sources as Record<string, unknown>).map(([name, s]) => {
+    const src = (s ?? {}) as Record<string, unknown>;
+    const driverRaw = String(src.driver ?? '');
+    return {
+      name,
+      driver: DRIVER_ALIASES[driverRaw] ?? driverRaw,
+      args: (src.args ?? {}) as Record<string, unknown>,
+      metadata: (src.metadata ?? {}) as Record<string, unknown>,
+      file,
+    };
+  });
+}
+
+function expand(value: string, dir: string): string {
+  return value.replace(/\{\{\s*CATALOG_DIR\s*\}\}/g, dir);
+}
+
+function asList(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return v.map(String);
+  return [];
+}
+
+export function resolvedRootMap(entry: CatalogSourceEntry): Record<string, string> {
+  const dir = path.dirname(path.resolve(entry.file));
+  const out: Record<string, string> = {};
+  const rm = entry.args.root_map;
+  if (rm && typeof rm === 'object') {
+    for (const [k, v] of Object.entries(rm as Record<string, unknown>)) {
+      const val = expand(String(v), dir);
+      out[k] = path.isAbsolute(val) ? val : path.resolve(dir, val);
+    }
+  }
+  return out;
+}
+
+/** The glob patterns of a file-based source, absolute. */
+export function resolvedPaths(entry: CatalogSourceEntry): string[] {
+  const dir = path.dirname(path.resolve(entry.file));
+  const rel = asList(entry.metadata.relative_paths);
+  const list = rel.length ? rel : asList(entry.args.paths);
+  if (list.length === 0) throw new PackStreamError('E_BAD_CATALOG', `${entry.file}: source '${entry.name}' has no paths`, { subject: entry.file });
+  return list.map((p) => {
+    const val = expand(p, dir);
+    return path.isAbsolute(val) ? path.normalize(val) : path.resolve(dir, val);
+  });
+}
+
+export function formatOfDriver(driver: string): Format | undefined {
+  if (driver === MSGPACK_DRIVER) return 'msgpack';
+  if (driver === JSONL_DRIVER) return 'jsonl';
+  return undefined;
+}
+
+export function fileCatalogFromEntry(entry: CatalogSourceEntry): FileCatalog {
+  const format = formatOfDriver(entry.driver);
+  if (!format) {
+    if (entry.driver === MONGO_DRIVER) {
+      throw new PackStreamError('E_UNSUPPORTED', `catalog '${entry.name}' (${entry.file}) lives in MongoDB (driver ${MONGO_DRIVER}); pack-stream cannot read MongoDB catalogs yet`, { subject: entry.name });
+    }
+    throw new PackStreamError('E_BAD_CATALOG', `catalog '${entry.name}' in ${entry.file} uses driver '${entry.driver}'; pack-stream reads ${MSGPACK_DRIVER} and ${JSONL_DRIVER}`, { subject: entry.name });
+  }
+  const query = entry.args.query;
+  return new FileCatalog({
+    patterns: resolvedPaths(entry),
+    format,
+    rootMap: resolvedRootMap(entry),
+    description: `${entry.file}#${entry.name}`,
+    ...(query && typeof query === 'object' ? { query: query as never } : {}),
+  });
+}

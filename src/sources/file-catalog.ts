@@ -1,0 +1,215 @@
+/**
+ * A catalog of run files: one msgpack or JSONL file per run, found by globs,
+ * as databroker's bluesky-msgpack-catalog and bluesky-jsonl-catalog read them.
+ *
+ * Listing a run reads only its first record (the start document). A file that
+ * cannot be read still yields a RunRef, carrying the error, so an export can
+ * record it as a failed run and go on with the others.
+ */
+import { glob, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { toNumber, type Doc } from '../codec/values.js';
+import { PackStreamError } from '../errors.js';
+import { canonicalDocuments } from '../transforms/canonical.js';
+import { matchQuery } from '../transforms/query.js';
+import type { Catalog, DocPair, Format, ReadOptions, RunRef } from '../types.js';
+import { readJsonlRecords } from './jsonl-records.js';
+import { readMsgpackRecords } from './msgpack-records.js';
+
+export function formatOfFile(file: string): Format | undefined {
+  if (file.endsWith('.msgpack')) return 'msgpack';
+  if (file.endsWith('.jsonl')) return 'jsonl';
+  return undefined;
+}
+
+export function readRecords(file: string, format: Format, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
+  return format === 'msgpack' ? readMsgpackRecords(file, opts) : readJsonlRecords(file, opts);
+}
+
+/** A run whose file could not be opened or whose start could not be read. */
+export interface BrokenRun extends RunRef {
+  error: PackStreamError;
+}
+
+export function isBrokenRun(r: RunRef): r is BrokenRun {
+  return (r as BrokenRun).error !== undefined;
+}
+
+export class FileRun implements RunRef {
+  constructor(
+    readonly uid: string,
+    readonly start: Doc,
+    readonly location: string,
+    readonly format: Format,
+  ) {}
+  records(opts: ReadOptions = {}): AsyncIterable<DocPair> {
+    return readRecords(this.location, this.format, opts);
+  }
+  documents(opts: ReadOptions = {}): AsyncIterable<DocPair> {
+    return canonicalDocuments((o) => this.records(o), { ...opts, location: this.location });
+  }
+}
+
+class BrokenFileRun implements BrokenRun {
+  readonly start: Doc = {};
+  constructor(
+    readonly uid: string,
+    readonly location: string,
+    readonly error: PackStreamError,
+  ) {}
+  records(): AsyncIterable<DocPair> {
+    const err = this.error;
+    return (async function* () {
+      throw err;
+    })();
+  }
+  documents(): AsyncIterable<DocPair> {
+    return this.records();
+  }
+}
+
+/** Open one run file and read its start document; null for an empty file (skipped, as databroker does). */
+export async function openRunFile(file: string, format?: Format): Promise<RunRef | null> {
+  const fmt = format ?? formatOfFile(file) ?? 'msgpack';
+  const guess = path.basename(file).replace(/\.(msgpack|jsonl)$/, '');
+  try {
+    const st = await stat(file);
+    if (st.size === 0) return null;
+    const it = readRecords(file, fmt)[Symbol.asyncIterator]();
+    let first;
+    try {
+      first = await it.next();
+    } finally {
+      await it.return?.(undefined);
+    }
+    if (first.done) return null;
+    const { name, doc } = first.value;
+    if (name !== 'start') {
+      throw new PackStreamError('E_BAD_RUN', `${file}: the first document is a '${name}', not a 'start'`, { subject: file });
+    }
+    if (typeof doc.uid !== 'string') throw new PackStreamError('E_BAD_RUN', `${file}: the start document has no uid`, { subject: file });
+    return new FileRun(doc.uid, doc, file, fmt);
+  } catch (e) {
+    const err = e instanceof PackStreamError ? e : new PackStreamError('E_IO', `${file}: ${(e as Error).message}`, { subject: file, cause: e });
+    return new BrokenFileRun(guess, file, err);
+  }
+}
+
+export interface FileCatalogOptions {
+  /** Absolute glob patterns (or file paths). */
+  patterns: string[];
+  /** The format, when the driver says; otherwise taken from each file's extension. */
+  format?: Format;
+  rootMap?: Record<string, string>;
+  description?: string;
+  /** A query every run must match (the catalog's own `query` arg). */
+  query?: Doc;
+}
+
+interface IndexEntry {
+  uid: string;
+  scanId: unknown;
+  time: number;
+  file: string;
+}
+
+export class FileCatalog implements Catalog {
+  readonly description: string;
+  readonly rootMap: Record<string, string>;
+  private index: IndexEntry[] | null = null;
+
+  constructor(private readonly opts: FileCatalogOptions) {
+    this.description = opts.description ?? opts.patterns.join(', ');
+    this.rootMap = opts.rootMap ?? {};
+  }
+
+  /** The run files, sorted so every listing is repeatable. */
+  async files(): Promise<string[]> {
+    const found = new Set<string>();
+    for (const pattern of this.opts.patterns) {
+      if (!/[*?[\]{}]/.test(pattern)) {
+        found.add(pattern);
+        continue;
+      }
+      for await (const f of glob(pattern)) found.add(path.resolve(f));
+    }
+    const out: string[] = [];
+    for (const f of [...found].sort()) {
+      try {
+        if ((await stat(f)).isFile()) out.push(f);
+      } catch {
+        // a listed path that vanished, or an explicit file that never was
+        out.push(f);
+      }
+    }
+    return out;
+  }
+
+  async *runs(opts: { query?: Doc; signal?: AbortSignal } = {}): AsyncGenerator<RunRef> {
+    for (const file of await this.files()) {
+      opts.signal?.throwIfAborted();
+      const run = await openRunFile(file, this.opts.format ?? formatOfFile(file));
+      if (run === null) continue;
+      if (isBrokenRun(run)) {
+        yield run;
+        continue;
+      }
+      if (this.opts.query && !matchQuery(this.opts.query, run.start)) continue;
+      if (opts.query && !matchQuery(opts.query, run.start)) continue;
+      yield run;
+    }
+  }
+
+  private async buildIndex(): Promise<IndexEntry[]> {
+    if (this.index) return this.index;
+    const idx: IndexEntry[] = [];
+    for await (const run of this.runs()) {
+      if (isBrokenRun(run)) continue;
+      idx.push({ uid: run.uid, scanId: run.start.scan_id, time: toNumber(run.start.time) ?? 0, file: run.location });
+    }
+    this.index = idx;
+    return idx;
+  }
+
+  async lookup(key: string, opts: { query?: Doc } = {}): Promise<RunRef> {
+    let idx = await this.buildIndex();
+    if (opts.query) {
+      const q = opts.query;
+      const keep = new Set<string>();
+      for await (const r of this.runs({ query: q })) keep.add(r.uid);
+      idx = idx.filter((e) => keep.has(e.uid));
+    }
+    const entry = resolveKey(key, idx);
+    const run = await openRunFile(entry.file, this.opts.format ?? formatOfFile(entry.file));
+    if (run === null || isBrokenRun(run)) throw run && isBrokenRun(run) ? run.error : new PackStreamError('E_NOT_FOUND', `run ${key} vanished`);
+    return run;
+  }
+}
+
+/** Python's int(): optional sign, digits with single underscores, surrounding spaces. */
+const PY_INT = /^\s*[-+]?\d+(?:_\d+)*\s*$/;
+
+/** databroker's `catalog[key]` rules for file catalogs (formats.md §3). */
+export function resolveKey<T extends { uid: string; scanId: unknown; time: number }>(key: string, idx: T[]): T {
+  if (PY_INT.test(key)) {
+    const n = Number(key.replace(/_/g, ''));
+    if (n < 0) {
+      const sorted = [...idx].sort((a, b) => b.time - a.time);
+      const hit = sorted[-n - 1];
+      if (!hit) throw new PackStreamError('E_NOT_FOUND', `index ${n} is out of range: the catalog has ${idx.length} runs`, { subject: key });
+      return hit;
+    }
+    let best: T | undefined;
+    for (const e of idx) if (toNumber(e.scanId as never) === n && typeof e.scanId !== 'boolean' && (!best || e.time > best.time)) best = e;
+    if (!best) throw new PackStreamError('E_NOT_FOUND', `No run with scan_id=${n}`, { subject: key });
+    return best;
+  }
+  const exact = idx.find((e) => e.uid === key);
+  if (exact) return exact;
+  const hits = idx.filter((e) => e.uid.startsWith(key));
+  if (hits.length === 0) throw new PackStreamError('E_NOT_FOUND', `no run with uid or uid prefix '${key}'`, { subject: key });
+  if (hits.length > 1) {
+    throw new PackStreamError('E_AMBIGUOUS', `Multiple matches to partial uid '${key}': ${hits.map((h) => h.uid).join(', ')}`, { subject: key });
+  }
+  return hits[0]!;
+}

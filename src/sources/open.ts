@@ -1,0 +1,57 @@
+/**
+ * Turn a SOURCE argument into a Catalog: a catalog YAML (optionally `FILE#NAME`),
+ * a pack directory (its catalog.yml), a directory of run files, a glob, or a
+ * single run file.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { PackStreamError } from '../errors.js';
+import type { Catalog } from '../types.js';
+import { fileCatalogFromEntry, readCatalogSources } from './catalog-yaml.js';
+import { FileCatalog, formatOfFile } from './file-catalog.js';
+
+async function kind(p: string): Promise<'file' | 'dir' | null> {
+  try {
+    const s = await stat(p);
+    return s.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return null;
+  }
+}
+
+export async function openCatalogYaml(file: string, name?: string): Promise<Catalog> {
+  const entries = await readCatalogSources(file);
+  let entry;
+  if (name !== undefined) {
+    entry = entries.find((e) => e.name === name);
+    if (!entry) throw new PackStreamError('E_NO_SOURCE', `${file} has no source named '${name}' (it has: ${entries.map((e) => e.name).join(', ') || 'none'})`, { subject: name });
+  } else if (entries.length === 1) {
+    entry = entries[0]!;
+  } else {
+    throw new PackStreamError('E_BAD_CATALOG', `${file} holds ${entries.length} sources (${entries.map((e) => e.name).join(', ')}); name one as ${file}#NAME`, { subject: file });
+  }
+  return fileCatalogFromEntry(entry);
+}
+
+export async function openSource(source: string): Promise<Catalog> {
+  const hash = source.lastIndexOf('#');
+  if (hash > 0 && /\.ya?ml$/.test(source.slice(0, hash))) {
+    return openCatalogYaml(path.resolve(source.slice(0, hash)), source.slice(hash + 1));
+  }
+  const abs = path.resolve(source);
+  const k = await kind(abs);
+  if (k === 'file') {
+    if (/\.ya?ml$/.test(abs)) return openCatalogYaml(abs);
+    if (formatOfFile(abs)) return new FileCatalog({ patterns: [abs], description: abs });
+    throw new PackStreamError('E_NO_SOURCE', `${source} is neither a catalog YAML nor a .msgpack/.jsonl run file`, { subject: source });
+  }
+  if (k === 'dir') {
+    for (const f of ['catalog.yml', 'catalog.yaml']) {
+      if ((await kind(path.join(abs, f))) === 'file') return openCatalogYaml(path.join(abs, f));
+    }
+    const escaped = abs.replace(/[*?[\]{}]/g, '[$&]');
+    return new FileCatalog({ patterns: [`${escaped}/*.msgpack`, `${escaped}/*.jsonl`], description: abs });
+  }
+  if (/[*?[\]{}]/.test(source)) return new FileCatalog({ patterns: [abs], description: source });
+  throw new PackStreamError('E_NO_SOURCE', `unknown catalog '${source}': no such file, directory or catalog`, { subject: source });
+}

@@ -1,0 +1,485 @@
+/**
+ * Queries as databroker-pack's `-q` takes them, without evaluating code.
+ *
+ * `parseQuery` reads JSON or a Python literal (single quotes, True/False/None,
+ * tuples, trailing commas) and the calls `TimeRange(since=, until=, timezone=)`
+ * and `TextQuery(text)` from databroker.queries. `matchQuery` applies a Mongo
+ * query to a start document the way databroker's file catalogs do (mongoquery),
+ * except that comparing values of different types is false instead of a crash.
+ */
+import { PyFloat, field, isPlainDoc, toNumber, type Doc, type Value } from '../codec/values.js';
+import { PackStreamError } from '../errors.js';
+
+// ---------------------------------------------------------------- parsing
+
+class LiteralParser {
+  pos = 0;
+  constructor(private readonly s: string) {}
+
+  fail(msg: string): never {
+    throw new PackStreamError('E_BAD_QUERY', `cannot parse query ${JSON.stringify(this.s)}: ${msg} at character ${this.pos}`, { subject: this.s });
+  }
+
+  ws(): void {
+    while (this.pos < this.s.length && /\s/.test(this.s[this.pos]!)) this.pos++;
+  }
+
+  peek(): string {
+    this.ws();
+    return this.s[this.pos] ?? '';
+  }
+
+  expect(ch: string): void {
+    if (this.peek() !== ch) this.fail(`expected '${ch}'`);
+    this.pos++;
+  }
+
+  value(): Value {
+    const c = this.peek();
+    if (c === '{') return this.dict();
+    if (c === '[') return this.seq('[', ']');
+    if (c === '(') return this.seq('(', ')');
+    if (c === '"' || c === "'") return this.string();
+    if (/[-+\d.]/.test(c)) return this.number();
+    if (/[A-Za-z_]/.test(c)) return this.name();
+    return this.fail(c === '' ? 'unexpected end' : `unexpected ${JSON.stringify(c)}`);
+  }
+
+  dict(): Doc {
+    this.expect('{');
+    const out: Doc = {};
+    while (this.peek() !== '}') {
+      const k = this.value();
+      if (typeof k !== 'string') this.fail('only string keys are supported');
+      this.expect(':');
+      const v = this.value();
+      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
+      if (this.peek() === ',') this.pos++;
+      else break;
+    }
+    this.expect('}');
+    return out;
+  }
+
+  seq(open: string, close: string): Value[] {
+    this.expect(open);
+    const out: Value[] = [];
+    while (this.peek() !== close) {
+      out.push(this.value());
+      if (this.peek() === ',') this.pos++;
+      else break;
+    }
+    this.expect(close);
+    return out;
+  }
+
+  string(): string {
+    const q = this.s[this.pos]!;
+    this.pos++;
+    let out = '';
+    for (;;) {
+      const c = this.s[this.pos];
+      if (c === undefined) this.fail('unterminated string');
+      this.pos++;
+      if (c === q) break;
+      if (c === '\\') {
+        const e = this.s[this.pos++];
+        const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', '\\': '\\', "'": "'", '"': '"', '/': '/', '0': '\0' };
+        if (e === 'u' || e === 'x') {
+          const n = e === 'u' ? 4 : 2;
+          const hex = this.s.slice(this.pos, this.pos + n);
+          if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) this.fail('bad escape');
+          out += String.fromCharCode(parseInt(hex, 16));
+          this.pos += n;
+        } else if (e !== undefined && e in simple) out += simple[e];
+        else this.fail('bad escape');
+      } else out += c;
+    }
+    // Adjacent literals concatenate, as in Python.
+    const c = this.peek();
+    if (c === '"' || c === "'") return out + this.string();
+    return out;
+  }
+
+  number(): Value {
+    const m = /^[-+]?(?:(?:\d[\d_]*)?\.\d[\d_]*(?:[eE][-+]?\d+)?|\d[\d_]*\.?(?:[eE][-+]?\d+)?|inf(?:inity)?)/i.exec(this.s.slice(this.pos));
+    if (!m) this.fail('bad number');
+    this.pos += m[0].length;
+    const text = m[0].replace(/_/g, '');
+    if (/[.eE]/.test(text)) {
+      const f = Number(text);
+      return Number.isInteger(f) ? new PyFloat(f) : f;
+    }
+    const big = BigInt(text.replace(/^\+/, ''));
+    return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  }
+
+  name(): Value {
+    const m = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(this.s.slice(this.pos))!;
+    this.pos += m[0].length;
+    const id = m[0];
+    const consts: Record<string, Value> = { True: true, False: false, None: null, true: true, false: false, null: null, NaN: NaN, Infinity: Infinity };
+    if (this.peek() !== '(') {
+      if (id in consts) return consts[id]!;
+      this.fail(`unknown name '${id}'`);
+    }
+    return this.call(id.replace(/^(?:databroker\.)?(?:queries\.)?/, ''));
+  }
+
+  call(fn: string): Value {
+    this.expect('(');
+    const args: Value[] = [];
+    const kwargs: Record<string, Value> = {};
+    while (this.peek() !== ')') {
+      const save = this.pos;
+      const kw = /^([A-Za-z_]\w*)\s*=(?!=)/.exec(this.s.slice(this.pos));
+      if (kw) {
+        this.pos += kw[0].length;
+        kwargs[kw[1]!] = this.value();
+      } else {
+        this.pos = save;
+        args.push(this.value());
+      }
+      if (this.peek() === ',') this.pos++;
+      else break;
+    }
+    this.expect(')');
+    if (fn === 'TimeRange') {
+      const names = ['since', 'until', 'timezone'];
+      args.forEach((a, i) => {
+        if (i >= names.length) this.fail('TimeRange takes at most 3 arguments');
+        kwargs[names[i]!] = a;
+      });
+      for (const k of Object.keys(kwargs)) if (!names.includes(k)) this.fail(`TimeRange got an unexpected keyword '${k}'`);
+      return timeRange(kwargs as TimeRangeArgs);
+    }
+    if (fn === 'TextQuery') {
+      const text = args[0] ?? kwargs.text;
+      if (typeof text !== 'string') this.fail('TextQuery needs a string');
+      return { $text: { $search: text } };
+    }
+    if (fn === 'dict') {
+      if (args.length === 0) return { ...kwargs } as Doc;
+      if (args.length === 1 && isPlainDoc(args[0])) return { ...(args[0] as Doc), ...kwargs } as Doc;
+    }
+    return this.fail(`calling '${fn}' is not supported (only TimeRange, TextQuery and dict)`);
+  }
+}
+
+/** Parse one `-q` string into a query document. */
+export function parseQuery(text: string): Doc {
+  const p = new LiteralParser(text.trim());
+  if (text.trim() === '') p.fail('empty query');
+  const v = p.value();
+  p.ws();
+  if (p.pos !== text.trim().length) p.fail('unexpected text after the query');
+  if (!isPlainDoc(v)) p.fail('a query must be a dict');
+  return v as Doc;
+}
+
+/** Combine several `-q` queries as databroker-pack does: `{'$and': [...]}`. */
+export function combineQueries(queries: Doc[]): Doc {
+  return { $and: queries.length ? queries : [{}] };
+}
+
+// ---------------------------------------------------------------- TimeRange
+
+interface TimeRangeArgs {
+  since?: Value;
+  until?: Value;
+  timezone?: Value;
+}
+
+export function localTimezone(): string {
+  return process.env.TZ && process.env.TZ !== '' ? process.env.TZ.replace(/^:/, '') : Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+const FORMATS: [RegExp, number][] = [
+  [/^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})$/, 6],
+  [/^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2})$/, 5],
+  [/^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2})$/, 4],
+  [/^(\d{4})-(\d{1,2})-(\d{1,2})$/, 3],
+  [/^(\d{4})-(\d{1,2})$/, 2],
+  [/^(\d{4})$/, 1],
+];
+
+function offsetMinutes(tz: string, utcMs: number): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+  }).formatToParts(new Date(utcMs));
+  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
+  const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return Math.round((local - Math.floor(utcMs / 1000) * 1000) / 60000);
+}
+
+/** databroker's normalize_human_friendly_time: epoch seconds from a number or a local time string. */
+export function normalizeHumanFriendlyTime(val: Value, tz: string): number {
+  const n = toNumber(val);
+  if (n !== undefined && typeof val !== 'string') return n;
+  if (typeof val !== 'string') throw new PackStreamError('E_BAD_QUERY', `TimeRange: cannot use ${String(val)} as a time`);
+  const s = val.trim();
+  for (const [re, count] of FORMATS) {
+    const m = re.exec(s);
+    if (!m) continue;
+    const f = m.slice(1).map(Number);
+    const [Y, M = 1, D = 1, h = 0, mi = 0, sec = 0] = f;
+    void count;
+    const valid = M >= 1 && M <= 12 && D >= 1 && D <= new Date(Date.UTC(Y!, M, 0)).getUTCDate() && h < 24 && mi < 60 && sec < 60;
+    if (!valid) continue;
+    const naive = Date.UTC(Y!, M - 1, D, h, mi, sec);
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    } catch {
+      throw new PackStreamError('E_BAD_QUERY', `TimeRange: unknown timezone ${JSON.stringify(tz)}`, { subject: tz });
+    }
+    // Every UTC instant whose local time in tz is the naive time (0, 1 or 2 of them).
+    const offsets = new Set([offsetMinutes(tz, naive - 86400000), offsetMinutes(tz, naive), offsetMinutes(tz, naive + 86400000)]);
+    const hits = new Set<number>();
+    for (const o of offsets) {
+      const t = naive - o * 60000;
+      if (offsetMinutes(tz, t) === o) hits.add(t);
+    }
+    if (hits.size === 0) throw new PackStreamError('E_BAD_QUERY', `TimeRange: ${s} does not exist in ${tz} (daylight-saving gap)`, { subject: s });
+    if (hits.size > 1) throw new PackStreamError('E_BAD_QUERY', `TimeRange: ${s} is ambiguous in ${tz} (daylight-saving overlap)`, { subject: s });
+    return [...hits][0]! / 1000;
+  }
+  throw new PackStreamError('E_BAD_QUERY', `failed to parse time: ${JSON.stringify(val)}`, { subject: String(val) });
+}
+
+export function timeRange(args: TimeRangeArgs): Doc {
+  const tzv = args.timezone ?? null;
+  const tz = tzv === null ? localTimezone() : String(tzv);
+  const since = args.since === undefined || args.since === null ? undefined : normalizeHumanFriendlyTime(args.since, tz);
+  const until = args.until === undefined || args.until === null ? undefined : normalizeHumanFriendlyTime(args.until, tz);
+  if (since !== undefined && until !== undefined && since > until) {
+    throw new PackStreamError('E_BAD_QUERY', 'TimeRange: since must not be greater than until');
+  }
+  const cond: Doc = {};
+  const num = (x: number, orig: Value | undefined) => (typeof orig === 'string' ? new PyFloat(x) : (orig as Value));
+  if (since !== undefined) cond.$gte = Number.isInteger(since) ? num(since, args.since) : since;
+  if (until !== undefined) cond.$lt = Number.isInteger(until) ? num(until, args.until) : until;
+  return Object.keys(cond).length ? { time: cond } : {};
+}
+
+// ---------------------------------------------------------------- matching
+
+const UNDEFINED = Symbol('undefined');
+type Entry = Value | typeof UNDEFINED | Entry[];
+
+function isSeq(v: unknown): v is Entry[] {
+  return Array.isArray(v);
+}
+
+function isMapping(v: unknown): v is Doc | Map<unknown, Value> {
+  return v instanceof Map || isPlainDoc(v);
+}
+
+function has(v: unknown, key: string): boolean {
+  if (v instanceof Map) return v.has(key);
+  return isPlainDoc(v) && Object.prototype.hasOwnProperty.call(v, key);
+}
+
+function numOf(v: unknown): number | undefined {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return toNumber(v);
+}
+
+/** Python `==` between decoded values (1 == 1.0 == True). */
+export function pyEquals(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const na = numOf(a);
+  const nb = numOf(b);
+  if (na !== undefined && nb !== undefined) {
+    if (typeof a === 'bigint' && typeof b === 'bigint') return a === b;
+    return na === nb;
+  }
+  if (isSeq(a) && isSeq(b)) return a.length === b.length && a.every((x, i) => pyEquals(x, b[i]));
+  if (isMapping(a) && isMapping(b)) {
+    const ea = a instanceof Map ? [...a] : Object.entries(a);
+    const eb = b instanceof Map ? b : new Map(Object.entries(b));
+    return ea.length === eb.size && ea.every(([k, v]) => eb.has(k as string) && pyEquals(v, eb.get(k as string)));
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
+  return false;
+}
+
+/** Python ordering; undefined when the types cannot be compared. */
+function compare(a: unknown, b: unknown): number | undefined {
+  const na = numOf(a);
+  const nb = numOf(b);
+  if (na !== undefined && nb !== undefined) {
+    if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+    return na < nb ? -1 : na > nb ? 1 : na === nb ? 0 : undefined;
+  }
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (isSeq(a) && isSeq(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (pyEquals(a[i], b[i])) continue;
+      return compare(a[i], b[i]);
+    }
+    return a.length - b.length;
+  }
+  return undefined;
+}
+
+function extract(entry: Entry, path: string[]): Entry {
+  if (path.length === 0) return entry;
+  if (entry === null) return entry;
+  if (isSeq(entry)) {
+    if (/^[-+]?\d+$/.test(path[0]!)) {
+      let i = Number(path[0]);
+      if (i < 0) i += entry.length;
+      if (i < 0 || i >= entry.length) return UNDEFINED;
+      return extract(entry[i]!, path.slice(1));
+    }
+    return entry.map((item) => extract(item, path));
+  }
+  if (isMapping(entry) && has(entry, path[0]!)) return extract(field(entry as Value, path[0]!) as Entry, path.slice(1));
+  return UNDEFINED;
+}
+
+function seqContains(seq: Entry[], x: unknown): boolean {
+  return seq.some((e) => pyEquals(e, x));
+}
+
+function matchCond(cond: Value, entry: Entry): boolean {
+  if (isMapping(cond)) {
+    const items = cond instanceof Map ? [...cond] : Object.entries(cond);
+    return items.every(([op, sub]) => processCondition(String(op), sub as Value, entry));
+  }
+  if (isSeq(entry)) return seqContains(entry, cond);
+  return pyEquals(cond, entry);
+}
+
+function pathExists(entry: Entry, path: string): boolean {
+  let cur: Entry = entry;
+  for (const k of path.replace(/\[/g, '.').split('.').filter(Boolean)) {
+    if (k.endsWith(']')) {
+      const i = Number(k.slice(0, -1));
+      if (!isSeq(cur) || i >= cur.length) return false;
+      cur = cur[i]!;
+    } else if (has(cur, k)) cur = field(cur as Value, k) as Entry;
+    else return false;
+  }
+  return true;
+}
+
+function processCondition(op: string, cond: Value, entry: Entry): boolean {
+  if (isMapping(cond) && has(cond, '$exists')) {
+    const want = Boolean(field(cond as Value, '$exists'));
+    if (op.includes('.')) return pathExists(entry, op) === want;
+    if (want !== has(entry, op)) return false;
+    if ((cond instanceof Map ? cond.size : Object.keys(cond).length) === 1) return true;
+  }
+  if (op.startsWith('$')) return operator(op, cond, entry);
+  return matchCond(cond, extract(entry, op.split('.')));
+}
+
+function cmp(entry: Entry, cond: Value, ok: (c: number) => boolean): boolean {
+  const c = compare(entry, cond);
+  return c !== undefined && ok(c);
+}
+
+function operator(op: string, cond: Value, entry: Entry): boolean {
+  switch (op) {
+    case '$eq': return matchCond(cond, entry);
+    case '$ne': return !pyEquals(entry, cond);
+    case '$gt': return cmp(entry, cond, (c) => c > 0);
+    case '$gte': return cmp(entry, cond, (c) => c >= 0);
+    case '$lt': return cmp(entry, cond, (c) => c < 0);
+    case '$lte': return cmp(entry, cond, (c) => c <= 0);
+    case '$in':
+      if (!isSeq(cond)) throw badQuery(`$in needs a list, got ${JSON.stringify(cond)}`);
+      return seqContains(cond, entry) || (isSeq(entry) && entry.some((e) => seqContains(cond, e)));
+    case '$nin':
+      if (!isSeq(cond)) throw badQuery(`$nin needs a list, got ${JSON.stringify(cond)}`);
+      return !seqContains(cond, entry);
+    case '$and':
+    case '$or':
+    case '$nor': {
+      if (!isSeq(cond)) throw badQuery(`${op} needs a list of queries`);
+      if (op === '$and') return cond.every((c) => matchCond(c as Value, entry));
+      if (op === '$or') return cond.some((c) => matchCond(c as Value, entry));
+      return cond.every((c) => !matchCond(c as Value, entry));
+    }
+    case '$not': return !matchCond(cond, entry);
+    case '$exists': return true;
+    case '$comment': return true;
+    case '$type': return typeMatches(cond, entry);
+    case '$mod': {
+      if (!isSeq(cond) || cond.length !== 2) throw badQuery('$mod needs [divisor, remainder]');
+      const e = numOf(entry);
+      const d = numOf(cond[0]);
+      const r = numOf(cond[1]);
+      if (e === undefined || d === undefined || r === undefined || d === 0) return false;
+      return ((e % d) + d) % d === r; // Python's modulo takes the divisor's sign
+    }
+    case '$regex': return regexMatches(cond, entry);
+    case '$all':
+      if (!isSeq(cond)) throw badQuery('$all needs a list');
+      return cond.every((c) => matchCond(c as Value, entry));
+    case '$elemMatch':
+      if (!isSeq(entry) || !isMapping(cond)) return false;
+      return entry.some((el) => (cond instanceof Map ? [...cond] : Object.entries(cond)).every(([k, c]) => processCondition(String(k), c as Value, el)));
+    case '$size':
+      if (typeof cond !== 'number' || !Number.isInteger(cond)) throw badQuery(`$size needs an int, got ${JSON.stringify(cond)}`);
+      return isSeq(entry) && entry.length === cond;
+    case '$text':
+    case '$where':
+    case '$options':
+      throw new PackStreamError('E_UNSUPPORTED', `${op} queries work only on MongoDB catalogs, not on file catalogs`, { subject: op });
+    default:
+      throw badQuery(`the ${op} operator is not supported`);
+  }
+}
+
+function badQuery(msg: string): PackStreamError {
+  return new PackStreamError('E_BAD_QUERY', msg);
+}
+
+function typeMatches(cond: Value, entry: Entry): boolean {
+  const alias: Record<string, number> = { double: 1, string: 2, object: 3, array: 4, binData: 5, objectId: 7, bool: 8, date: 9, null: 10, regex: 11, javascript: 13, javascriptWithScope: 15, int: 16, timestamp: 17, long: 18 };
+  const isInt = typeof entry === 'bigint' || (typeof entry === 'number' && Number.isSafeInteger(entry)) || typeof entry === 'boolean';
+  const isFloat = entry instanceof PyFloat || (typeof entry === 'number' && !Number.isSafeInteger(entry));
+  if (cond === 'number') return isInt || isFloat;
+  const code = typeof cond === 'string' ? alias[cond] : toNumber(cond);
+  switch (code) {
+    case 1: return isFloat;
+    case 2: case 7: case 9: case 11: case 13: case 15: return typeof entry === 'string';
+    case 3: return isMapping(entry);
+    case 4: return isSeq(entry) || typeof entry === 'string';
+    case 5: return entry instanceof Uint8Array;
+    case 8: return typeof entry === 'boolean';
+    case 10: return entry === null;
+    case 16: case 17: case 18: return isInt;
+    default: throw badQuery(`$type has been used with unknown type ${JSON.stringify(cond)}`);
+  }
+}
+
+function regexMatches(cond: Value, entry: Entry): boolean {
+  if (typeof entry !== 'string') return false;
+  if (typeof cond !== 'string') throw badQuery(`${JSON.stringify(cond)} is not a regular expression and should be a string`);
+  let exp = cond;
+  let flags = '';
+  const m = /^\/(.+)\/([imsx]{0,4})$/s.exec(cond);
+  if (m) {
+    exp = m[1]!;
+    flags = m[2]!.replace('x', '');
+  }
+  try {
+    return new RegExp(exp, flags).test(entry);
+  } catch (e) {
+    throw badQuery(`${JSON.stringify(cond)} failed to execute with error ${(e as Error).message}`);
+  }
+}
+
+/** Does the start document match the query? */
+export function matchQuery(query: Doc, doc: Doc): boolean {
+  return matchCond(query, doc as Entry);
+}
+
+/** Check a query for operators we cannot apply, before touching any run. */
+export function validateQuery(query: Doc): void {
+  matchQuery(query, {});
+}

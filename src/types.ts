@@ -1,0 +1,66 @@
+/**
+ * The shapes that flow between stages.
+ *
+ * A document travels as a DocPair `{name, doc}` (event-model's `(name, doc)`).
+ * `raw` holds the exact bytes it was decoded from (a msgpack record, or a JSONL
+ * line without its newline) while the document is unchanged; an encoder of the
+ * same format copies them instead of re-encoding. A stage that changes a
+ * document makes a new pair without `raw`, never mutates the old one.
+ *
+ * A run is a RunRef: its start document up front (for selection and naming)
+ * and a way to stream its documents, which may be called more than once.
+ */
+import type { Doc } from './codec/values.js';
+
+export type DocName =
+  | 'start'
+  | 'stop'
+  | 'descriptor'
+  | 'event'
+  | 'event_page'
+  | 'resource'
+  | 'datum'
+  | 'datum_page'
+  | 'stream_resource'
+  | 'stream_datum';
+
+export const DOC_NAMES: ReadonlySet<string> = new Set<DocName>([
+  'start', 'stop', 'descriptor', 'event', 'event_page', 'resource', 'datum', 'datum_page', 'stream_resource', 'stream_datum',
+]);
+
+export type Format = 'msgpack' | 'jsonl';
+
+export interface DocPair {
+  name: string;
+  doc: Doc;
+  raw?: Buffer | string;
+  rawFormat?: Format;
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
+export interface RunRef {
+  uid: string;
+  start: Doc;
+  /** Where the run comes from, for messages (a file path, a URI). */
+  location: string;
+  /** The run's documents in stored order; each call starts a fresh pass. */
+  records(opts?: ReadOptions): AsyncIterable<DocPair>;
+  /** The run's documents in databroker's canonical order (what a pack holds). */
+  documents(opts?: ReadOptions): AsyncIterable<DocPair>;
+}
+
+/** A place runs come from: a file catalog, a pack, MongoDB. */
+export interface Catalog {
+  /** A short description for messages, e.g. the YAML path or directory. */
+  readonly description: string;
+  /** root_map of the source: original resource root → where the files are now. */
+  readonly rootMap: Record<string, string>;
+  /** Every run, in catalog order, optionally only those whose start matches `query`. */
+  runs(opts?: { query?: Doc; signal?: AbortSignal }): AsyncIterable<RunRef>;
+  /** databroker's `catalog[key]`: full uid, unique prefix, scan_id, or negative index. */
+  lookup(key: string, opts?: { query?: Doc }): Promise<RunRef>;
+  close?(): Promise<void>;
+}
