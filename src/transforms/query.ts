@@ -479,7 +479,28 @@ export function matchQuery(query: Doc, doc: Doc): boolean {
   return matchCond(query, doc as Entry);
 }
 
-/** Check a query for operators we cannot apply, before touching any run. */
-export function validateQuery(query: Doc): void {
-  matchQuery(query, {});
+const KNOWN_OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$and', '$or', '$nor', '$not', '$exists', '$type', '$mod', '$regex', '$all', '$size', '$elemMatch', '$comment']);
+
+/**
+ * Check a query before touching any run: unknown operators are a bad query,
+ * and $text / $where (MongoDB only) are refused for file catalogs.
+ */
+export function validateQuery(query: Value, forFiles = true): void {
+  if (Array.isArray(query)) {
+    for (const q of query) validateQuery(q, forFiles);
+    return;
+  }
+  if (!isMapping(query)) return;
+  for (const [k, v] of query instanceof Map ? [...query] : Object.entries(query)) {
+    const key = String(k);
+    if (key.startsWith('$') && !KNOWN_OPERATORS.has(key)) {
+      if ((key === '$text' || key === '$where') && !forFiles) continue;
+      if (key === '$text' || key === '$where' || key === '$options') {
+        throw new PackStreamError('E_UNSUPPORTED', `${key} queries work only on MongoDB catalogs, not on file catalogs`, { subject: key });
+      }
+      throw badQuery(`the ${key} operator is not supported`);
+    }
+    if (key === '$regex' && typeof v === 'string') regexMatches(v, '');
+    validateQuery(v as Value, forFiles);
+  }
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+/**
+ * The `pack-stream` command: a thin shell over the library. Data goes to
+ * stdout only; messages, progress and the summary go to stderr. Exit codes:
+ * 0 success, 1 failure (including any failed run), 2 bad usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { PackStreamError, describeError } from '../errors.js';
+import { exportCatalog, exportUids, type ExportOptions, type ExportSummary } from '../pipeline/export.js';
+import { openSource } from '../sources/open.js';
+import { HandlerRegistry } from '../transforms/handlers.js';
+import { combineQueries, parseQuery, validateQuery } from '../transforms/query.js';
+import type { Doc } from '../codec/values.js';
+import { VERSION } from '../version.js';
+import { formatBytes, progressView } from './progress.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new PackStreamError('E_USAGE', `${name} must be a positive integer, got '${v}'`);
+    return n;
+  };
+}
+
+/** Lines of a --uids file: `#` comments and blank lines skipped. */
+export function parseUidLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+async function readUids(sources: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const s of sources) {
+    let text: string;
+    if (s === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else {
+      try {
+        text = await readFile(s, 'utf8');
+      } catch (e) {
+        throw new PackStreamError('E_USAGE', `cannot read uids file ${s}: ${(e as Error).message}`, { subject: s });
+      }
+    }
+    out.push(...parseUidLines(text));
+  }
+  return out;
+}
+
+interface PackCliOptions {
+  all?: boolean;
+  query?: string[];
+  uids?: string[];
+  copyExternal?: boolean;
+  fillExternal?: boolean;
+  ignoreExternal?: boolean;
+  format: 'msgpack' | 'jsonl';
+  documents: boolean;
+  limit?: number;
+  strict?: boolean;
+  salt?: string;
+  handler?: string[];
+  concurrency: number;
+  manifestChunk: number;
+}
+
+async function runPack(source: string, dest: string, o: PackCliOptions): Promise<number> {
+  const selections = [o.all, o.query?.length, o.uids?.length].filter(Boolean).length;
+  if (selections !== 1) throw new PackStreamError('E_USAGE', 'choose exactly one of --all, -q/--query or --uids');
+  const modes = [o.copyExternal, o.fillExternal, o.ignoreExternal].filter(Boolean).length;
+  if (modes > 1) throw new PackStreamError('E_USAGE', 'choose at most one of --copy-external, --fill-external and --ignore-external');
+  if (o.fillExternal) throw new PackStreamError('E_UNSUPPORTED', '--fill-external is not available yet in this version of pack-stream');
+
+  const handlers = new HandlerRegistry();
+  for (const h of o.handler ?? []) {
+    const eq = h.indexOf('=');
+    if (eq <= 0) throw new PackStreamError('E_USAGE', `--handler takes SPEC=BUILTIN, got '${h}'`);
+    handlers.alias(h.slice(0, eq), h.slice(eq + 1));
+  }
+  let query: Doc | undefined;
+  if (o.query?.length) {
+    query = combineQueries(o.query.map(parseQuery));
+    validateQuery(query, true);
+  }
+  const uids = o.uids?.length ? await readUids(o.uids) : undefined;
+
+  const catalog = await openSource(source);
+  const view = progressView(process.stderr, uids?.length);
+  const opts: ExportOptions = {
+    format: o.format,
+    external: o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : 'manifest',
+    noDocuments: !o.documents,
+    strict: Boolean(o.strict),
+    handlers,
+    concurrency: o.concurrency,
+    manifestChunk: o.manifestChunk,
+    onProgress: (p) => view.update(p),
+    ...(o.salt !== undefined ? { salt: o.salt } : {}),
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+  };
+  let summary: ExportSummary;
+  try {
+    summary = uids ? await exportUids(catalog, uids, dest, opts) : await exportCatalog(catalog, dest, { ...opts, ...(query ? { query } : {}) });
+  } finally {
+    view.stop();
+    await catalog.close?.();
+  }
+  const err = process.stderr;
+  err.write(
+    `pack-stream: packed ${summary.runsDone} run(s), ${summary.documents} documents (${formatBytes(summary.bytes)})` +
+      (summary.filesCopied ? `, copied ${summary.filesCopied} external files (${formatBytes(summary.bytesCopied)})` : '') +
+      ` into ${summary.dir}\n`,
+  );
+  if (summary.failures.length) {
+    err.write(`pack-stream: ${summary.failures.length} run(s) failed (listed in ${summary.dir}/failures.tsv):\n`);
+    for (const f of summary.failures) err.write(`  ${f.uid}: ${f.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('pack-stream')
+    .description('Move Bluesky runs between catalogs, portable packs and MongoDB (a successor to databroker-pack)')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('pack')
+    .description('export runs from SOURCE into a pack directory DEST')
+    .argument('<source>', 'catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files')
+    .argument('<dest>', 'a new or empty directory')
+    .option('--all', 'every run in the catalog')
+    .option('-q, --query <query>', 'a query (JSON or Python dict syntax, TimeRange(...)); repeatable, combined with $and', collect)
+    .option('--uids <file>', 'file of uids (or - for stdin); partial uids, scan_ids and negative indexes work; repeatable', collect)
+    .option('--copy-external', 'copy external files into the pack')
+    .option('--fill-external', 'place external data into the documents')
+    .option('--ignore-external', 'neither list nor copy external files')
+    .addOption(new Option('--format <format>', 'document file format').choices(['msgpack', 'jsonl']).default('msgpack').argParser((v) => v.toLowerCase()))
+    .option('--no-documents', 'write no documents, only manifests and catalog.yml')
+    .option('--limit <n>', 'at most N runs', positiveInt('--limit'))
+    .option('--strict', 'stop at the first failure')
+    .option('--salt <salt>', 'salt for the resource root hashes (random per pack by default)')
+    .option('--handler <spec=builtin>', 'treat resource spec SPEC with built-in rule BUILTIN (e.g. AD_HDF5_lambda=AD_HDF5); repeatable', collect)
+    .option('--concurrency <n>', 'external file copies in flight', positiveInt('--concurrency'), 4)
+    .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
+    .action(async (source: string, dest: string, o: PackCliOptions) => {
+      process.exitCode = await runPack(source, dest, o);
+    });
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage errors were already printed by commander
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const usage = e instanceof PackStreamError && e.code === 'E_USAGE';
+    process.stderr.write(`pack-stream: ${describeError(e)}\n`);
+    if (!(e instanceof PackStreamError)) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === new URL(`file://${(await import('node:fs')).realpathSync(process.argv[1])}`).href;
+if (invokedDirectly) {
+  process.exitCode = await main();
+}

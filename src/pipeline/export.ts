@@ -1,0 +1,309 @@
+/**
+ * Export runs into a pack directory: the operations databroker-pack offers
+ * (export_catalog, export_uids, export_run), built from the stages
+ *
+ *   run.documents() ─► collect external files ─► rewrite resource roots ─► encode ─► document file
+ *
+ * and, once per pack, the manifests and catalog.yml. A run that fails is
+ * recorded (uid, code, message), its partial file removed, and the export goes
+ * on unless `strict`; catalog.yml is written last and only if the pack holds
+ * something.
+ */
+import path from 'node:path';
+import { rm, readdir, rmdir } from 'node:fs/promises';
+import type { Doc } from '../codec/values.js';
+import { PackStreamError, describeError, errorCode } from '../errors.js';
+import { writeMsgpackCatalogFile, writeJsonlCatalogFile } from '../sinks/catalog-file.js';
+import { checkFilesExist, ExternalFileCopier, planCopies } from '../sinks/copy-external.js';
+import { DEFAULT_MANIFEST_CHUNK, writeDocumentsManifest, writeExternalFilesManifest } from '../sinks/manifests.js';
+import { AtomicFileWriter, prepareTarget, writeFileAtomic } from '../sinks/pack-directory.js';
+import { isBrokenRun } from '../sources/file-catalog.js';
+import { encoderFor } from '../transforms/encode.js';
+import { HandlerRegistry } from '../transforms/handlers.js';
+import { ExternalFileCollector, rewriteRoot, type RootFiles } from '../transforms/resources.js';
+import { randomSalt } from '../transforms/root-hash.js';
+import type { Catalog, DocPair, Format, RunRef } from '../types.js';
+
+export type ExternalMode = 'manifest' | 'copy' | 'ignore';
+
+export interface ExportOptions {
+  format?: Format;
+  /** manifest (default): list source paths; copy: bundle files; ignore: neither. */
+  external?: ExternalMode;
+  /** Compute file lists and root_map but write no document files. */
+  noDocuments?: boolean;
+  salt?: string;
+  /** Stop at the first failed run instead of recording it and going on. */
+  strict?: boolean;
+  handlers?: HandlerRegistry;
+  concurrency?: number;
+  manifestChunk?: number;
+  limit?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: ExportProgress) => void;
+  /** Called once per finished or failed run. */
+  onRun?: (r: RunResult) => void;
+}
+
+export interface ExportProgress {
+  runsDone: number;
+  runsFailed: number;
+  documents: number;
+  bytes: number;
+  filesCopied: number;
+  bytesCopied: number;
+  currentRun?: string;
+}
+
+export interface RunFailure {
+  uid: string;
+  code: string;
+  message: string;
+}
+
+export interface RunResult {
+  uid: string;
+  ok: boolean;
+  documents: number;
+  bytes: number;
+  file?: string;
+  error?: RunFailure;
+}
+
+export interface ExportSummary extends ExportProgress {
+  dir: string;
+  salt: string;
+  rootMap: Record<string, string>;
+  documentFiles: string[];
+  manifests: string[];
+  failures: RunFailure[];
+  catalogFile: string | null;
+}
+
+/**
+ * Shared state of one pack being written. Use `exportRun` for each run, then
+ * `finish()` once; `exportCatalog` / `exportUids` do all of it.
+ */
+export class PackExporter {
+  readonly salt: string;
+  readonly format: Format;
+  readonly external: ExternalMode;
+  private readonly registry: HandlerRegistry;
+  private readonly copier: ExternalFileCopier;
+  private readonly roots = new Map<string, RootFiles>();
+  private readonly documentFiles: string[] = [];
+  private readonly seenRuns = new Set<string>();
+  readonly failures: RunFailure[] = [];
+  readonly progress: ExportProgress = { runsDone: 0, runsFailed: 0, documents: 0, bytes: 0, filesCopied: 0, bytesCopied: 0 };
+
+  private constructor(
+    readonly dir: string,
+    private readonly rootMap: Record<string, string>,
+    private readonly opts: ExportOptions,
+  ) {
+    this.salt = opts.salt ?? randomSalt();
+    this.format = opts.format ?? 'msgpack';
+    this.external = opts.external ?? 'manifest';
+    this.registry = opts.handlers ?? new HandlerRegistry();
+    this.copier = new ExternalFileCopier(dir, opts.concurrency ?? 4, (bytes) => {
+      this.progress.filesCopied++;
+      this.progress.bytesCopied += bytes;
+      this.emit();
+    });
+  }
+
+  /** Prepare `dest` (new or empty) for a pack of runs from a source with `rootMap`. */
+  static async create(dest: string, rootMap: Record<string, string>, opts: ExportOptions = {}): Promise<PackExporter> {
+    const dir = await prepareTarget(dest);
+    return new PackExporter(dir, rootMap, opts);
+  }
+
+  private emit(): void {
+    this.opts.onProgress?.(this.progress);
+  }
+
+  private fail(uid: string, e: unknown): RunResult {
+    const failure = { uid, code: errorCode(e), message: describeError(e) };
+    this.failures.push(failure);
+    this.progress.runsFailed++;
+    this.emit();
+    const r: RunResult = { uid, ok: false, documents: 0, bytes: 0, error: failure };
+    this.opts.onRun?.(r);
+    if (this.opts.strict) throw e instanceof PackStreamError ? e : new PackStreamError('E_BAD_RUN', `run ${uid}: ${describeError(e)}`, { subject: uid, cause: e });
+    return r;
+  }
+
+  /** Record a run that could not even be found (a bad uid line). */
+  recordFailure(uid: string, e: unknown): RunResult {
+    return this.fail(uid, e);
+  }
+
+  async exportRun(run: RunRef): Promise<RunResult> {
+    if (isBrokenRun(run)) return this.fail(run.uid, run.error);
+    if (this.seenRuns.has(run.uid)) return { uid: run.uid, ok: true, documents: 0, bytes: 0 };
+    this.seenRuns.add(run.uid);
+    this.progress.currentRun = run.uid;
+    const signal = this.opts.signal;
+    const rel = path.join('documents', `${run.uid}.${this.format}`);
+    const writer = this.opts.noDocuments ? null : new AtomicFileWriter(path.join(this.dir, rel));
+    const collector = this.external === 'ignore' ? null : new ExternalFileCollector(this.registry, this.rootMap, this.salt);
+    const encode = encoderFor(this.format);
+    let documents = 0;
+    let bytes = 0;
+    try {
+      await writer?.open();
+      for await (const pair of run.documents(signal ? { signal } : {})) {
+        await collector?.observe(pair);
+        if (!writer) continue;
+        const out: DocPair = pair.name === 'resource' ? rewriteRoot(pair, this.salt) : pair;
+        const buf = encode(out);
+        await writer.write(buf);
+        documents++;
+        bytes += buf.length;
+        this.progress.documents++;
+        this.progress.bytes += buf.length;
+        if ((documents & 1023) === 0) this.emit();
+      }
+      if (collector) await this.handleExternalFiles(collector);
+      await writer?.commit();
+    } catch (e) {
+      await writer?.abort();
+      if (signal?.aborted) throw e;
+      return this.fail(run.uid, e);
+    }
+    if (collector) this.mergeRoots(collector);
+    if (writer) this.documentFiles.push(rel);
+    this.progress.runsDone++;
+    this.emit();
+    const r: RunResult = { uid: run.uid, ok: true, documents, bytes, ...(writer ? { file: rel } : {}) };
+    this.opts.onRun?.(r);
+    return r;
+  }
+
+  private async handleExternalFiles(collector: ExternalFileCollector): Promise<void> {
+    for (const root of collector.roots.values()) {
+      if (this.external === 'copy') await this.copier.copyAll(planCopies(root));
+      else await checkFilesExist(root.files);
+    }
+  }
+
+  private mergeRoots(collector: ExternalFileCollector): void {
+    for (const [hash, root] of collector.roots) {
+      const mine = this.roots.get(hash);
+      if (!mine) this.roots.set(hash, { ...root, files: new Set(root.files) });
+      else for (const f of root.files) mine.files.add(f);
+    }
+  }
+
+  /** root_map for catalog.yml, per mode (formats.md §7.4). */
+  packRootMap(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (this.external === 'ignore') return out;
+    for (const root of this.roots.values()) {
+      const key = this.opts.noDocuments ? root.originalRoot : root.hash;
+      out[key] = this.external === 'copy' ? `external_files/${root.hash}` : root.mappedRoot;
+    }
+    return out;
+  }
+
+  /** Write manifests, the failure list and, last, catalog.yml. */
+  async finish(extraMetadata: Record<string, unknown> = {}): Promise<ExportSummary> {
+    const chunk = this.opts.manifestChunk ?? DEFAULT_MANIFEST_CHUNK;
+    const manifests: string[] = [];
+    if (this.documentFiles.length) manifests.push(...(await writeDocumentsManifest(this.dir, this.documentFiles, chunk)));
+    if (this.external !== 'ignore') {
+      for (const root of this.roots.values()) {
+        const files = this.external === 'copy' ? planCopies(root).map((p) => p.target) : [...root.files];
+        manifests.push(...(await writeExternalFilesManifest(this.dir, root.hash, files, chunk)));
+      }
+    }
+    if (this.failures.length) {
+      await writeFileAtomic(path.join(this.dir, 'failures.tsv'), this.failures.map((f) => `${f.uid}\t${f.code}\t${f.message.replace(/[\t\n]/g, ' ')}\n`).join(''));
+    }
+    const rootMap = this.packRootMap();
+    let catalogFile: string | null = null;
+    if (this.progress.runsDone > 0) {
+      const write = this.format === 'msgpack' ? writeMsgpackCatalogFile : writeJsonlCatalogFile;
+      catalogFile = await write(this.dir, rootMap, { metadata: extraMetadata });
+    }
+    return {
+      ...this.progress,
+      dir: this.dir,
+      salt: this.salt,
+      rootMap,
+      documentFiles: [...this.documentFiles],
+      manifests,
+      failures: [...this.failures],
+      catalogFile,
+    };
+  }
+
+  /** Remove the target again if nothing was written into it. */
+  async removeIfEmpty(): Promise<void> {
+    try {
+      const left = await readdir(this.dir);
+      if (left.length === 0) await rmdir(this.dir);
+    } catch {
+      // nothing to tidy
+    }
+  }
+}
+
+/** export_run: one run into a new or empty directory. */
+export async function exportRun(run: RunRef, dest: string, opts: ExportOptions & { rootMap?: Record<string, string> } = {}): Promise<ExportSummary> {
+  const ex = await PackExporter.create(dest, opts.rootMap ?? {}, opts);
+  await ex.exportRun(run);
+  return ex.finish();
+}
+
+/** export_catalog: every run of a catalog (optionally matching a query) into a pack. */
+export async function exportCatalog(catalog: Catalog, dest: string, opts: ExportOptions & { query?: Doc } = {}): Promise<ExportSummary> {
+  const ex = await PackExporter.create(dest, catalog.rootMap, opts);
+  let n = 0;
+  try {
+    for await (const run of catalog.runs({ ...(opts.query ? { query: opts.query } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
+      if (opts.limit !== undefined && n >= opts.limit) break;
+      n++;
+      await ex.exportRun(run);
+    }
+  } catch (e) {
+    await ex.removeIfEmpty();
+    throw e;
+  }
+  if (n === 0) {
+    await ex.removeIfEmpty();
+    throw new PackStreamError('E_NOT_FOUND', `no runs in ${catalog.description} match the selection`, { subject: catalog.description });
+  }
+  return ex.finish();
+}
+
+/** export_uids: the runs that uids (or prefixes, scan_ids, negative indexes) name. */
+export async function exportUids(catalog: Catalog, uids: string[], dest: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+  const ex = await PackExporter.create(dest, catalog.rootMap, opts);
+  const list = opts.limit !== undefined ? uids.slice(0, opts.limit) : uids;
+  try {
+    for (const key of list) {
+      let run: RunRef;
+      try {
+        run = await catalog.lookup(key);
+      } catch (e) {
+        ex.recordFailure(key, e);
+        continue;
+      }
+      await ex.exportRun(run);
+    }
+  } catch (e) {
+    await ex.removeIfEmpty();
+    throw e;
+  }
+  if (list.length === 0) {
+    await ex.removeIfEmpty();
+    throw new PackStreamError('E_NOT_FOUND', 'no uids were given', {});
+  }
+  return ex.finish();
+}
+
+/** Remove a pack directory this process created (used when aborting). */
+export async function removePack(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

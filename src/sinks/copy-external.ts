@@ -1,0 +1,101 @@
+/**
+ * Copy external files into `external_files/<HASH>/<path relative to root>`,
+ * in parallel with a bounded number of copies in flight, each file once even
+ * when several runs share it.
+ */
+import path from 'node:path';
+import { stat } from 'node:fs/promises';
+import pLimit from 'p-limit';
+import { PackStreamError } from '../errors.js';
+import { copyFileAtomic } from './pack-directory.js';
+import type { RootFiles } from '../transforms/resources.js';
+
+export interface CopyPlanItem {
+  source: string;
+  /** Relative to the pack directory: external_files/<hash>/<rel>. */
+  target: string;
+}
+
+/** Where each file of a root goes in the pack; a file outside its root is an error (as in Python). */
+export function planCopies(root: RootFiles): CopyPlanItem[] {
+  return [...root.files].map((source) => {
+    const rel = path.relative(root.mappedRoot, source);
+    if (root.mappedRoot === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new PackStreamError('E_MISSING_FILE', `external file ${source} is not inside its resource root ${JSON.stringify(root.mappedRoot)}, so it cannot be copied`, { subject: source });
+    }
+    return { source, target: path.join('external_files', root.hash, rel) };
+  });
+}
+
+export class ExternalFileCopier {
+  private readonly limit;
+  private readonly done = new Map<string, Promise<number>>();
+  filesCopied = 0;
+  bytesCopied = 0;
+
+  constructor(private readonly packDir: string, concurrency = 4, private readonly onCopied?: (bytes: number) => void) {
+    this.limit = pLimit(Math.max(1, concurrency));
+  }
+
+  /** Copy one file unless it was copied (or is being copied) already. */
+  copy(item: CopyPlanItem): Promise<number> {
+    const dest = path.join(this.packDir, item.target);
+    let p = this.done.get(dest);
+    if (!p) {
+      p = this.limit(async () => {
+        let size: number;
+        try {
+          size = (await stat(item.source)).size;
+          await copyFileAtomic(item.source, dest);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') throw new PackStreamError('E_MISSING_FILE', `external file ${item.source} is missing`, { subject: item.source, cause: e });
+          throw new PackStreamError('E_IO', `cannot copy external file ${item.source}: ${(e as Error).message}`, { subject: item.source, cause: e });
+        }
+        this.filesCopied++;
+        this.bytesCopied += size;
+        this.onCopied?.(size);
+        return size;
+      });
+      // A failed copy may be retried by a later run.
+      p.catch(() => this.done.delete(dest));
+      this.done.set(dest, p);
+    }
+    return p;
+  }
+
+  /** Copy many, never queueing more than a bounded batch at once. */
+  async copyAll(items: CopyPlanItem[], batch = 256): Promise<void> {
+    for (let i = 0; i < items.length; i += batch) {
+      const results = await Promise.allSettled(items.slice(i, i + batch).map((it) => this.copy(it)));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    }
+  }
+}
+
+/** The Python API's copy_external_files: copy one root's files into a pack directory. */
+export async function copyExternalFiles(packDir: string, root: RootFiles, opts: { concurrency?: number } = {}): Promise<CopyPlanItem[]> {
+  const plan = planCopies(root);
+  await new ExternalFileCopier(packDir, opts.concurrency ?? 4).copyAll(plan);
+  return plan;
+}
+
+/** Check that files exist (manifest mode), a bounded number at a time. */
+export async function checkFilesExist(files: Iterable<string>, concurrency = 16): Promise<void> {
+  const limit = pLimit(concurrency);
+  const list = [...files];
+  for (let i = 0; i < list.length; i += 1024) {
+    await Promise.all(
+      list.slice(i, i + 1024).map((f) =>
+        limit(async () => {
+          try {
+            await stat(f);
+          } catch (e) {
+            throw new PackStreamError('E_MISSING_FILE', `external file ${f} is missing`, { subject: f, cause: e });
+          }
+        }),
+      ),
+    );
+  }
+}

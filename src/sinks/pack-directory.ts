@@ -1,0 +1,137 @@
+/**
+ * The pack directory on disk. Every file is written under a temporary name
+ * and renamed into place when whole, and catalog.yml (the file readers open)
+ * is written last, so an interrupted pack never looks complete.
+ */
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PackStreamError } from '../errors.js';
+
+export const PARTIAL_SUFFIX = '.partial';
+
+/** Create `dir`, or accept it if it exists and is empty; anything else is an error. */
+export async function prepareTarget(dir: string): Promise<string> {
+  const abs = path.resolve(dir);
+  let entries: string[] | null = null;
+  try {
+    const st = await stat(abs);
+    if (!st.isDirectory()) throw new PackStreamError('E_TARGET', `target ${dir} exists and is not a directory`, { subject: dir });
+    entries = await readdir(abs);
+  } catch (e) {
+    if (e instanceof PackStreamError) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new PackStreamError('E_TARGET', `cannot use target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+    }
+  }
+  if (entries && entries.length > 0) {
+    throw new PackStreamError('E_TARGET', `target ${dir} is not empty (${entries.length} entries); give a new or empty directory`, { subject: dir });
+  }
+  try {
+    await mkdir(abs, { recursive: true });
+    // Prove we can write before doing any work.
+    const probe = path.join(abs, `.pack-stream-probe-${process.pid}`);
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (e) {
+    throw new PackStreamError('E_TARGET', `cannot write to target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+  }
+  return abs;
+}
+
+/** Write a whole file atomically: temp name, fsync-free rename. Fails if `file` exists. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}${PARTIAL_SUFFIX}`;
+  await writeFile(tmp, data, { flag: 'wx' });
+  await commitFile(tmp, file);
+}
+
+/** Move a finished temp file to its final name, refusing to overwrite. */
+export async function commitFile(tmp: string, file: string): Promise<void> {
+  try {
+    await link(tmp, file);
+    await unlink(tmp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      await rm(tmp, { force: true });
+      throw new PackStreamError('E_TARGET', `${file} already exists`, { subject: file, cause: e });
+    }
+    // Filesystems without hard links: a plain rename.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EXDEV') {
+      await rename(tmp, file);
+      return;
+    }
+    throw e;
+  }
+}
+
+/** Copy a file's contents (shutil.copyfile) via a temp name; reflinks where the filesystem has them. */
+export async function copyFileAtomic(src: string, dest: string): Promise<void> {
+  await mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}${PARTIAL_SUFFIX}`;
+  await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+  await rename(tmp, dest);
+}
+
+/**
+ * Buffered writer for one document file: bytes go to `<file>.partial` in
+ * chunks of at least `chunkBytes`, and `commit()` moves the file into place.
+ */
+export class AtomicFileWriter {
+  private fh: Awaited<ReturnType<typeof open>> | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  bytesWritten = 0;
+  readonly tmp: string;
+
+  constructor(readonly file: string, private readonly chunkBytes = 256 * 1024) {
+    this.tmp = `${file}${PARTIAL_SUFFIX}`;
+  }
+
+  async open(): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    try {
+      await stat(this.file);
+      throw new PackStreamError('E_TARGET', `${this.file} already exists`, { subject: this.file });
+    } catch (e) {
+      if (e instanceof PackStreamError) throw e;
+    }
+    this.fh = await open(this.tmp, 'wx');
+  }
+
+  /** Queue bytes; resolves once they are handed to the OS when the buffer is full (backpressure). */
+  async write(bytes: Buffer): Promise<void> {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= this.chunkBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.fh || this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.fh.write(data, 0, data.length);
+    this.bytesWritten += data.length;
+  }
+
+  async commit(): Promise<void> {
+    await this.flush();
+    await this.fh?.close();
+    this.fh = null;
+    await commitFile(this.tmp, this.file);
+  }
+
+  async abort(): Promise<void> {
+    this.pending = [];
+    try {
+      await this.fh?.close();
+    } catch {
+      // already closed or broken; removing the temp file is what matters
+    }
+    this.fh = null;
+    await rm(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Encoders: a DocPair to the bytes suitcase-msgpack or suitcase-jsonl would
+ * write for it. An unchanged document decoded from the same format is copied
+ * byte for byte (its `raw`); anything else is encoded.
+ */
+import { MsgpackEncoder } from '../codec/msgpack.js';
+import { jsonlRecord, type PyJsonOptions } from '../codec/pyjson.js';
+import { PackStreamError } from '../errors.js';
+import type { DocPair, Format } from '../types.js';
+
+export type Encoder = (pair: DocPair) => Buffer;
+
+/** suitcase-msgpack writes pages only: an event or datum becomes a one-row page. */
+export function msgpackEncoder(): Encoder {
+  const enc = new MsgpackEncoder();
+  return (pair) => {
+    if (pair.rawFormat === 'msgpack' && pair.raw !== undefined) return pair.raw as Buffer;
+    try {
+      enc.record(pair.name, pair.doc);
+    } catch (e) {
+      enc.take();
+      throw new PackStreamError('E_ENCODE', `cannot encode ${pair.name} ${String(pair.doc.uid ?? pair.doc.datum_id ?? '')} as msgpack: ${(e as Error).message}`, { cause: e });
+    }
+    return enc.take();
+  };
+}
+
+export function jsonlEncoder(opts: PyJsonOptions = {}): Encoder {
+  return (pair) => {
+    if (pair.rawFormat === 'jsonl' && typeof pair.raw === 'string') return Buffer.from(`${pair.raw}\n`, 'utf8');
+    try {
+      return Buffer.from(jsonlRecord(pair.name, pair.doc, opts), 'utf8');
+    } catch (e) {
+      throw new PackStreamError('E_ENCODE', `cannot encode ${pair.name} ${String(pair.doc.uid ?? pair.doc.datum_id ?? '')} as JSON: ${(e as Error).message}`, { cause: e });
+    }
+  };
+}
+
+export function encoderFor(format: Format, opts: PyJsonOptions = {}): Encoder {
+  return format === 'msgpack' ? msgpackEncoder() : jsonlEncoder(opts);
+}
+
+/** Stage: documents in, encoded records out. */
+export async function* encodeDocuments(docs: AsyncIterable<DocPair>, format: Format): AsyncGenerator<Buffer> {
+  const encode = encoderFor(format);
+  for await (const pair of docs) yield encode(pair);
+}
+
+/** Stage: coalesce small buffers into chunks of at least `minBytes` (cheap writes). */
+export async function* coalesce(chunks: AsyncIterable<Buffer>, minBytes = 256 * 1024): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of chunks) {
+    parts.push(c);
+    n += c.length;
+    if (n >= minBytes) {
+      yield Buffer.concat(parts, n);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield Buffer.concat(parts, n);
+}

@@ -1,0 +1,81 @@
+/**
+ * Resource handling on the way into a pack: each resource's `root` is replaced
+ * by md5(root + salt), so roots from different packs never collide once
+ * unpacked together; and the files each resource's datums need are collected
+ * per root, for the manifests and copies.
+ */
+import { isPlainDoc, withField, type Doc } from '../codec/values.js';
+import { PackStreamError } from '../errors.js';
+import type { DocPair } from '../types.js';
+import { HandlerRegistry, resourceFilePath, type FileLister } from './handlers.js';
+import { unpackDatumPage, datumAsRow } from './pages.js';
+import { rootHash } from './root-hash.js';
+
+/** A resource with its root replaced by the root's hash (a shallow copy, key order kept). */
+export function rewriteRoot(pair: DocPair, salt: string): DocPair {
+  const root = typeof pair.doc.root === 'string' ? pair.doc.root : '';
+  return { name: 'resource', doc: withField(pair.doc, 'root', rootHash(root, salt)) };
+}
+
+/** Stage: rewriteRoot on every resource, other documents untouched. */
+export async function* rewriteResourceRoots(docs: AsyncIterable<DocPair>, salt: string): AsyncGenerator<DocPair> {
+  for await (const pair of docs) yield pair.name === 'resource' ? rewriteRoot(pair, salt) : pair;
+}
+
+export interface RootFiles {
+  hash: string;
+  originalRoot: string;
+  mappedRoot: string;
+  files: Set<string>;
+}
+
+/**
+ * Collects external files per root as documents go by (resources come before
+ * their datums in canonical order). Use `observe()` from any stage.
+ */
+export class ExternalFileCollector {
+  readonly roots = new Map<string, RootFiles>();
+  private readonly resources = new Map<string, { lister: FileLister; root: RootFiles }>();
+
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly rootMap: Record<string, string>,
+    private readonly salt: string,
+  ) {}
+
+  async observe(pair: DocPair): Promise<void> {
+    if (pair.name === 'resource') {
+      const { originalRoot, mappedRoot, filePath } = resourceFilePath(pair.doc, this.rootMap);
+      const hash = rootHash(originalRoot, this.salt);
+      let root = this.roots.get(hash);
+      if (!root) this.roots.set(hash, (root = { hash, originalRoot, mappedRoot, files: new Set() }));
+      const lister = this.registry.lister(pair.doc, filePath);
+      for (const f of lister.resourceFiles()) root.files.add(f);
+      this.resources.set(String(pair.doc.uid ?? ''), { lister, root });
+    } else if (pair.name === 'datum_page' || pair.name === 'datum') {
+      const rows = pair.name === 'datum' ? [datumAsRow(pair.doc)] : unpackDatumPage(pair.doc);
+      for (const row of rows) {
+        const r = this.resources.get(String(row.resource ?? ''));
+        if (!r) continue;
+        let files;
+        try {
+          files = await r.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : ({} as Doc));
+        } catch (e) {
+          if (e instanceof PackStreamError) {
+            throw new PackStreamError(e.code, `datum ${String(row.datum_id)}: ${e.message}`, { subject: String(row.datum_id), cause: e });
+          }
+          throw e;
+        }
+        for (const f of files) r.root.files.add(f);
+      }
+    }
+  }
+}
+
+/** Stage form of the collector: passes documents through unchanged. */
+export async function* collectExternalFiles(docs: AsyncIterable<DocPair>, collector: ExternalFileCollector): AsyncGenerator<DocPair> {
+  for await (const pair of docs) {
+    await collector.observe(pair);
+    yield pair;
+  }
+}
