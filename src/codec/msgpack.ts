@@ -14,10 +14,13 @@ import { PyFloat, needsOrderedMap, isPlainDoc, setOwn, type Doc, type Key, type 
 export class Incomplete extends Error {
   constructor(readonly needed: number) {
     super('incomplete msgpack data');
+    this.name = 'Incomplete';
   }
 }
 
-export class MsgpackFormatError extends Error {}
+export class MsgpackFormatError extends Error {
+  override name = 'MsgpackFormatError';
+}
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -1,0 +1,49 @@
+/**
+ * pack-stream's public API: the named operations users know from
+ * databroker-pack (in TypeScript naming) and the stages they are built from.
+ */
+export { PackStreamError, describeError, isPackStreamError, type ErrorCode } from './errors.js';
+export { VERSION } from './version.js';
+export type { Catalog, DocName, DocPair, Format, ReadOptions, RunRef } from './types.js';
+
+// values and codecs
+export { PyFloat, pyFloat, deepEqual, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
+export { MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
+export { parsePyJson, stringifyPyJson, jsonlRecord, pyFloatRepr } from './codec/pyjson.js';
+
+// sources
+export { readMsgpackRecords } from './sources/msgpack-records.js';
+export { readJsonlRecords } from './sources/jsonl-records.js';
+export { FileCatalog, FileRun, openRunFile, readRecords, resolveKey, isBrokenRun, type FileCatalogOptions } from './sources/file-catalog.js';
+export { readCatalogSources, fileCatalogFromEntry, loadYamlFile, MSGPACK_DRIVER, JSONL_DRIVER, MONGO_DRIVER } from './sources/catalog-yaml.js';
+export { openSource, openCatalogYaml } from './sources/open.js';
+
+// transforms
+export { canonicalDocuments } from './transforms/canonical.js';
+export { packEventPage, unpackEventPage, packDatumPage, unpackDatumPage } from './transforms/pages.js';
+export { parseQuery, combineQueries, matchQuery, validateQuery, timeRange } from './transforms/query.js';
+export { rootHash, randomSalt } from './transforms/root-hash.js';
+export { HandlerRegistry, BUILTIN_LISTERS, resourceFilePath, type FileLister, type ListerFactory } from './transforms/handlers.js';
+export { pyPercentFormat } from './transforms/pyformat.js';
+export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
+export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } from './transforms/encode.js';
+
+// sinks
+export { prepareTarget, AtomicFileWriter, writeFileAtomic } from './sinks/pack-directory.js';
+export { writeDocumentsManifest, writeExternalFilesManifest, DEFAULT_MANIFEST_CHUNK } from './sinks/manifests.js';
+export { writeMsgpackCatalogFile, writeJsonlCatalogFile, dumpYaml, catalogDocument } from './sinks/catalog-file.js';
+export { copyExternalFiles, planCopies, ExternalFileCopier } from './sinks/copy-external.js';
+
+// pipelines
+export {
+  PackExporter,
+  exportCatalog,
+  exportUids,
+  exportRun,
+  type ExportOptions,
+  type ExportSummary,
+  type ExportProgress,
+  type ExternalMode,
+  type RunFailure,
+  type RunResult,
+} from './pipeline/export.js';

@@ -1,0 +1,128 @@
+import t from 'tap';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { MsgpackDecoder, MsgpackEncoder, decode, encode, measure } from '../src/codec/msgpack.js';
+import { PyFloat, deepEqual, type Value } from '../src/codec/values.js';
+import { readMsgpackRecords } from '../src/sources/msgpack-records.js';
+import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
+
+const hex = (v: Value) => encode(v).toString('hex');
+
+t.test('numbers keep their Python type', async (t) => {
+  t.equal(hex(new PyFloat(1)), 'cb3ff0000000000000', 'float 1.0 is float64, not an int');
+  t.equal(hex(1), '01');
+  t.equal(hex(-1), 'ff');
+  t.equal(hex(-33), 'd0df');
+  t.equal(hex(255), 'ccff');
+  t.equal(hex(65536), 'ce00010000');
+  t.equal(hex(2 ** 32), 'cf0000000100000000', '2^32 stays an int (msgpackr writes a float)');
+  t.equal(hex(2 ** 53 - 1), 'cf001fffffffffffff');
+  t.equal(hex(2n ** 63n - 1n), 'cf7fffffffffffffff');
+  t.equal(hex(-(2n ** 63n)), 'd38000000000000000');
+  t.equal(hex(2n ** 64n - 1n), 'cfffffffffffffffff');
+  t.throws(() => encode(2n ** 64n), { name: 'RangeError' });
+  t.equal(hex(0.5), 'cb3fe0000000000000');
+  t.equal(hex(new PyFloat(-0)), 'cb8000000000000000', '-0.0 stays a float');
+  t.equal(hex(NaN), 'cb7ff8000000000000');
+  const back = decode(encode(new PyFloat(1)));
+  t.ok(back instanceof PyFloat && back.value === 1, 'float64 1.0 decodes to PyFloat');
+  t.equal(decode(Buffer.from('cf0000000100000000', 'hex')), 2 ** 32, 'uint64 in safe range decodes to number');
+  t.equal(decode(Buffer.from('cfffffffffffffffff', 'hex')), 2n ** 64n - 1n, 'big uint64 decodes exact as bigint');
+  t.equal(decode(Buffer.from('d38000000000000000', 'hex')), -(2n ** 63n));
+});
+
+t.test('strings and bytes use the forms Python picks', async (t) => {
+  t.equal(hex('a'.repeat(31)).slice(0, 2), 'bf');
+  t.equal(hex('a'.repeat(32)).slice(0, 4), 'd920', 'str8 from 32 bytes (use_bin_type=True)');
+  t.equal(hex('a'.repeat(256)).slice(0, 6), 'da0100');
+  t.equal(hex('é'), 'a2c3a9');
+  t.equal(hex('温度'.repeat(20)).slice(0, 4), 'd978');
+  t.equal(hex(Buffer.from([1, 2])), 'c4020102');
+  t.same(decode(encode('Müller 😀')), 'Müller 😀');
+});
+
+t.test('maps keep order, odd keys and bin keys', async (t) => {
+  const m = new Map<string | Uint8Array, Value>([['b', 1], ['0', 2], ['a', 3]]);
+  const back = decode(encode(m));
+  t.ok(back instanceof Map, 'integer-like keys decode to an ordered Map');
+  t.same([...(back as Map<string, Value>).keys()], ['b', '0', 'a']);
+  t.equal(encode(back).toString('hex'), encode(m).toString('hex'));
+  // msgpack-numpy's array map, as Python writes it: bin keys
+  const nd = new Map<string | Uint8Array, Value>([
+    [Buffer.from('nd'), true],
+    [Buffer.from('type'), '<f8'],
+    [Buffer.from('kind'), Buffer.alloc(0)],
+    [Buffer.from('shape'), [2]],
+    [Buffer.from('data'), Buffer.alloc(16)],
+  ]);
+  const bytes = encode(nd);
+  t.equal(bytes.subarray(0, 4).toString('hex'), '85c4026e', 'fixmap of 5 with a bin key first');
+  t.same(encode(decode(bytes)), bytes, 'bin-keyed map re-encodes byte for byte');
+  const proto = decode(encode(new Map([['__proto__', 1]]))) as Map<string, Value>;
+  t.equal(proto.get('__proto__'), 1, '__proto__ is an ordinary key');
+  t.throws(() => decode(Buffer.from('8101a161', 'hex')), /map key/, 'int map keys are refused like strict_map_key');
+});
+
+t.test('typed arrays are refused, not silently corrupted', async (t) => {
+  t.throws(() => encode(new Float64Array([1.5]) as unknown as Value), /typed arrays/);
+});
+
+t.test('incomplete input is detected with the bytes needed', async (t) => {
+  const full = encode({ a: 'x'.repeat(100) });
+  for (let n = 0; n < full.length; n++) {
+    t.throws(() => measure(full.subarray(0, n), 0), { name: 'Incomplete' });
+  }
+  t.equal(measure(full, 0), full.length);
+  const d = new MsgpackDecoder(full.subarray(0, 10));
+  t.throws(() => d.value(), { name: 'Incomplete' });
+});
+
+t.test('random values round-trip exactly', async (t) => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const gen = (depth: number): Value => {
+    const r = rnd();
+    if (depth > 3 || r < 0.5) {
+      const k = Math.floor(rnd() * 9);
+      switch (k) {
+        case 0: return Math.floor(rnd() * 2 ** 40) - 2 ** 39;
+        case 1: return rnd() * 1e6;
+        case 2: return new PyFloat(Math.floor(rnd() * 100));
+        case 3: return 'k'.repeat(Math.floor(rnd() * 300));
+        case 4: return null;
+        case 5: return rnd() < 0.5;
+        case 6: return BigInt(Math.floor(rnd() * 2 ** 31)) * 2n ** 32n + 2n ** 60n;
+        case 7: return Buffer.from([1, 2, 3]);
+        default: return -Math.floor(rnd() * 70000);
+      }
+    }
+    if (rnd() < 0.5) return Array.from({ length: Math.floor(rnd() * 20) }, () => gen(depth + 1));
+    const o: Record<string, Value> = {};
+    for (let i = 0; i < Math.floor(rnd() * 20); i++) o[`key${i}_${Math.floor(rnd() * 1000)}`] = gen(depth + 1);
+    return o;
+  };
+  for (let i = 0; i < 300; i++) {
+    const v = gen(0);
+    const b = encode(v);
+    const back = decode(b);
+    if (!deepEqual(back, v)) t.fail(`value ${i} changed`);
+    if (Buffer.compare(encode(back), b) !== 0) t.fail(`value ${i} re-encodes differently`);
+  }
+  t.pass('300 random documents');
+});
+
+t.test('every vector document re-encodes byte for byte', { skip: SKIP_VECTORS }, async (t) => {
+  let n = 0;
+  for (const pack of ['simple_catalog', 'another_simple_catalog', 'polartools_scalar']) {
+    const dir = path.join(VECTORS, pack, 'documents');
+    for (const f of readdirSync(dir)) {
+      for await (const rec of readMsgpackRecords(path.join(dir, f))) {
+        const e = new MsgpackEncoder(16);
+        e.record(rec.name, rec.doc);
+        if (Buffer.compare(e.take(), rec.raw as Buffer) !== 0) t.fail(`${pack}/${f}: ${rec.name} differs`);
+        n++;
+      }
+    }
+  }
+  t.ok(n > 20, `${n} documents compared`);
+});
