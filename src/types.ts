@@ -39,6 +39,11 @@ export interface DocPair {
 
 export interface ReadOptions {
   signal?: AbortSignal;
+  /**
+   * Only the fields a scan needs: events keep time/uid/descriptor, datums
+   * resource; other documents are whole. Skimmed pairs carry no `raw`.
+   */
+  skim?: boolean;
 }
 
 export interface RunRef {

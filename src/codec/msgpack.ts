@@ -98,6 +98,43 @@ export class MsgpackDecoder {
     throw new MsgpackFormatError(`map key of type ${typeof v} is not allowed (only str or bin)`);
   }
 
+  /** Step over the next value without building it. */
+  skip(): void {
+    this.pos = measure(this.buf, this.pos, this.end);
+  }
+
+  /**
+   * Decode a `(name, doc)` record keeping only some top-level keys of doc:
+   * `keep(name)` gives the keys, or null for the whole document. Used by scans
+   * that need a few fields of millions of events.
+   */
+  skimRecord(keep: (name: string) => ReadonlySet<string> | null): [string, Doc] | null {
+    this.need(1);
+    if (this.buf[this.pos] !== 0x92) return null;
+    this.pos++;
+    const name = this.value();
+    if (typeof name !== 'string') return null;
+    const want = keep(name);
+    if (want === null) {
+      const doc = this.value();
+      return isPlainDoc(doc) ? [name, doc] : null;
+    }
+    this.need(1);
+    const b = this.buf[this.pos++]!;
+    let n: number;
+    if ((b & 0xf0) === 0x80) n = b & 0x0f;
+    else if (b === 0xde) { this.need(2); n = this.buf.readUInt16BE(this.pos); this.pos += 2; }
+    else if (b === 0xdf) { this.need(4); n = this.buf.readUInt32BE(this.pos); this.pos += 4; }
+    else return null;
+    const doc: Doc = {};
+    for (let i = 0; i < n; i++) {
+      const k = this.value();
+      if (typeof k === 'string' && want.has(k)) setOwn(doc, k, this.value());
+      else this.skip();
+    }
+    return [name, doc];
+  }
+
   value(): Value {
     this.need(1);
     const b = this.buf[this.pos++]!;

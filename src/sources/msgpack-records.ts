@@ -5,11 +5,19 @@
  */
 import { open } from 'node:fs/promises';
 import { Incomplete, MsgpackDecoder, measure } from '../codec/msgpack.js';
-import { isPlainDoc } from '../codec/values.js';
+import { isPlainDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { DocPair, ReadOptions } from '../types.js';
 
 const CHUNK = 1 << 20;
+
+const SKIM_KEYS = new Map<string, ReadonlySet<string>>([
+  ['event', new Set(['time', 'uid', 'descriptor'])],
+  ['event_page', new Set(['time', 'uid', 'descriptor'])],
+  ['datum', new Set(['resource'])],
+  ['datum_page', new Set(['resource'])],
+]);
+const skimKeys = (name: string) => SKIM_KEYS.get(name) ?? null;
 
 export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
   let fh;
@@ -50,9 +58,19 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
         const raw = buf.subarray(pos, end);
         let rec;
         try {
-          rec = new MsgpackDecoder(raw).value();
+          rec = opts.skim ? new MsgpackDecoder(raw).skimRecord(skimKeys) : new MsgpackDecoder(raw).value();
         } catch (e) {
           throw corrupt(path, fileOffset + pos, e);
+        }
+        if (opts.skim) {
+          if (rec === null) {
+            throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });
+          }
+          const [name, doc] = rec as [string, Doc];
+          yield SKIM_KEYS.has(name) ? { name, doc } : { name, doc, raw, rawFormat: 'msgpack' };
+          index++;
+          pos = end;
+          continue;
         }
         if (!Array.isArray(rec) || rec.length !== 2 || typeof rec[0] !== 'string' || !isPlainDoc(rec[1])) {
           throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });

@@ -86,7 +86,7 @@ async function scan(open: OpenRecords, opts: ReadOptions, location: string): Pro
     if (datumRuns.includes(r)) datumsGrouped = false;
     else datumRuns.push(r);
   };
-  for await (const pair of open(opts)) {
+  for await (const pair of open({ ...opts, skim: true })) {
     if (first) {
       if (pair.name !== 'start') {
         throw new PackStreamError('E_BAD_RUN', `${location}: the first document is a '${pair.name}', not a 'start'`, { subject: location });
