@@ -159,14 +159,14 @@ function isCanonicalEventPage(doc: Doc): boolean {
   return true;
 }
 
-async function* eventRows(pair: DocPair): AsyncGenerator<{ row: EventRow; src: DocPair | null }> {
-  if (pair.name === 'event') yield { row: eventAsRow(pair.doc), src: null };
-  else if (isCanonicalEventPage(pair.doc)) yield { row: [...unpackEventPage(pair.doc)][0]!, src: pair };
-  else for (const row of unpackEventPage(pair.doc)) yield { row, src: null };
-}
-
-function onePage(row: EventRow, src: DocPair | null): DocPair {
-  return src ?? { name: 'event_page', doc: packEventPage([row]) };
+/** One-row event_pages for a stored event or event_page; a canonical one keeps its bytes. */
+function* onePages(pair: DocPair): Generator<DocPair> {
+  if (pair.name === 'event_page' && isCanonicalEventPage(pair.doc)) {
+    yield pair;
+    return;
+  }
+  const rows = pair.name === 'event' ? [eventAsRow(pair.doc)] : unpackEventPage(pair.doc);
+  for (const row of rows) yield { name: 'event_page', doc: packEventPage([row]) };
 }
 
 async function* datumRowsFromRecords(records: AsyncIterable<DocPair>, known: Set<string>): AsyncGenerator<DatumRow & { src: DocPair; n: number }> {
@@ -280,7 +280,7 @@ export async function* canonicalDocuments(open: OpenRecords, opts: ReadOptions &
     if (s.eventsSorted) {
       for await (const pair of open(opts)) {
         if ((pair.name === 'event' || pair.name === 'event_page') && wanted.has(str(pair.doc.descriptor) ?? '')) {
-          for await (const { row, src } of eventRows(pair)) yield onePage(row, src);
+          yield* onePages(pair);
         }
       }
     } else {
