@@ -65,8 +65,9 @@ export async function readCatalogSources(file: string): Promise<CatalogSourceEnt
   });
 }
 
+/** intake renders {{ CATALOG_DIR }} with a trailing separator. */
 function expand(value: string, dir: string): string {
-  return value.replace(/\{\{\s*CATALOG_DIR\s*\}\}/g, dir);
+  return value.replace(/\{\{\s*CATALOG_DIR\s*\}\}/g, dir.endsWith(path.sep) ? dir : dir + path.sep);
 }
 
 function asList(v: unknown): string[] {
