@@ -7,14 +7,22 @@ import { MsgpackEncoder } from '../codec/msgpack.js';
 import { jsonlRecord, type PyJsonOptions } from '../codec/pyjson.js';
 import { PackStreamError } from '../errors.js';
 import type { DocPair, Format } from '../types.js';
+import { datumAsRow, eventAsRow, packDatumPage, packEventPage } from './pages.js';
 
 export type Encoder = (pair: DocPair) => Buffer;
 
-/** suitcase-msgpack writes pages only: an event or datum becomes a one-row page. */
+/**
+ * suitcase-msgpack writes pages only: an event or datum becomes a one-row page,
+ * and stream_resource / stream_datum, which it has no handler for, are dropped
+ * (an empty buffer).
+ */
 export function msgpackEncoder(): Encoder {
   const enc = new MsgpackEncoder();
   return (pair) => {
     if (pair.rawFormat === 'msgpack' && pair.raw !== undefined) return pair.raw as Buffer;
+    if (pair.name === 'stream_resource' || pair.name === 'stream_datum') return Buffer.alloc(0);
+    if (pair.name === 'event') pair = { name: 'event_page', doc: packEventPage([eventAsRow(pair.doc)]) };
+    else if (pair.name === 'datum') pair = { name: 'datum_page', doc: packDatumPage([datumAsRow(pair.doc)]) };
     try {
       enc.record(pair.name, pair.doc);
     } catch (e) {
