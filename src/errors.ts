@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'E_USAGE'            // bad command-line usage
   | 'E_UNSUPPORTED'      // a feature that exists but is not available here
   | 'E_ABORTED'          // the operation was cancelled
+  | 'E_EXISTS'           // a catalog name is taken (unpack without merging)
+  | 'E_CONFLICT'         // a merge would mix drivers or collide root_map keys
   | 'E_IO';              // other I/O failure
 
 export class PackStreamError extends Error {

@@ -47,3 +47,28 @@ export {
   type RunFailure,
   type RunResult,
 } from './pipeline/export.js';
+export { unpackInplace, unpackedCatalogDocument, pathlibAbsolute, type UnpackOptions, type UnpackResult } from './pipeline/unpack-inplace.js';
+export { inspectRun, inspectCatalog, InspectTotalizer, type RunSummary, type InspectTotals, type InspectOptions, type ExternalFilesSummary } from './pipeline/inspect.js';
+export { verifyPack, type VerifyReport, type VerifyProblem, type VerifyProblemKind, type VerifyOptions } from './pipeline/verify.js';
+
+// catalogs known by name (intake / databroker discovery)
+export {
+  discoverCatalogs,
+  findCatalog,
+  openNamedCatalog,
+  openDiscoveredCatalog,
+  catalogSearchDirs,
+  type DiscoveredCatalog,
+  type CatalogDiscovery,
+  type CatalogSearchDirs,
+} from './catalogs/discovery.js';
+export {
+  userDataDir,
+  globalDataDir,
+  siteDataDir,
+  catalogSearchPath,
+  intakeConfigFile,
+  intakeCatalogPath,
+  v0ConfigDirs,
+  type SearchEnv,
+} from './catalogs/search-path.js';

@@ -148,3 +148,22 @@ t.test('a pack can be packed again after being moved', { skip: SKIP_VECTORS }, a
   t.equal(again.summary.runsDone, 3);
   t.equal(again.summary.filesCopied, 1, 'external file found through the moved pack root_map');
 });
+
+t.test('a copied pack reads its own documents, and an unpacked catalog YAML its args.paths', { skip: SKIP_VECTORS }, async (t) => {
+  const { cp, rm, writeFile, mkdir } = await import('node:fs/promises');
+  const first = await pack(t, path.join(VECTORS, 'simple_catalog'), { salt: 'SALT' });
+  const copy = path.join(tempDir(), 'copy');
+  await cp(first.dest, copy, { recursive: true });
+  await rm(path.join(copy, 'documents', readdirSync(path.join(copy, 'documents'))[0]!));
+  const runs = [];
+  for await (const r of (await openSource(copy)).runs()) runs.push(r.location);
+  t.equal(runs.length, 2, 'the copy, not the original, is read');
+  t.ok(runs.every((l) => l.startsWith(copy)));
+  const elsewhere = path.join(tempDir(), 'intake');
+  await mkdir(elsewhere);
+  const yml = path.join(elsewhere, 'databroker_unpack_x.yml');
+  await writeFile(yml, `sources:\n  x:\n    driver: bluesky-msgpack-catalog\n    args:\n      paths:\n      - ${path.join(first.dest, 'documents', '*.msgpack')}\n    metadata:\n      relative_paths:\n      - ./documents/*.msgpack\n`);
+  let n = 0;
+  for await (const r of (await openSource(yml)).runs()) if (r.location.startsWith(first.dest)) n++;
+  t.equal(n, 3, 'absolute args.paths used when relative_paths do not resolve next to the YAML');
+});

@@ -14,6 +14,8 @@ import { combineQueries, parseQuery, validateQuery } from '../transforms/query.j
 import type { Doc } from '../codec/values.js';
 import { VERSION } from '../version.js';
 import { formatBytes, progressView } from './progress.js';
+import { printCatalogList, registerCatalogCommands } from './catalog-commands.js';
+import { registerUnpack } from './unpack-command.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -56,6 +58,7 @@ async function readUids(sources: string[]): Promise<string[]> {
 }
 
 interface PackCliOptions {
+  listCatalogs?: boolean;
   all?: boolean;
   query?: string[];
   uids?: string[];
@@ -139,8 +142,9 @@ export function buildProgram(): Command {
   program
     .command('pack')
     .description('export runs from SOURCE into a pack directory DEST')
-    .argument('<source>', 'catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files')
-    .argument('<dest>', 'a new or empty directory')
+    .argument('[source]', 'catalog name, catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files')
+    .argument('[dest]', 'a new or empty directory')
+    .option('--list-catalogs', 'list the catalogs Python databroker knows by name, and exit')
     .option('--all', 'every run in the catalog')
     .option('-q, --query <query>', 'a query (JSON or Python dict syntax, TimeRange(...)); repeatable, combined with $and', collect)
     .option('--uids <file>', 'file of uids (or - for stdin); partial uids, scan_ids and negative indexes work; repeatable', collect)
@@ -155,9 +159,16 @@ export function buildProgram(): Command {
     .option('--handler <spec=builtin>', 'treat resource spec SPEC with built-in rule BUILTIN (e.g. AD_HDF5_lambda=AD_HDF5); repeatable', collect)
     .option('--concurrency <n>', 'external file copies in flight', positiveInt('--concurrency'), 4)
     .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
-    .action(async (source: string, dest: string, o: PackCliOptions) => {
+    .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
+      if (o.listCatalogs) {
+        process.exitCode = await printCatalogList();
+        return;
+      }
+      if (source === undefined || dest === undefined) throw new PackStreamError('E_USAGE', 'pack needs SOURCE and DEST (or --list-catalogs)');
       process.exitCode = await runPack(source, dest, o);
     });
+  registerUnpack(program);
+  registerCatalogCommands(program);
   return program;
 }
 

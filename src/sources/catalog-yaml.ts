@@ -5,6 +5,7 @@
  * `args.paths`, relative paths and root_map values resolve against the YAML's
  * folder, and intake's `{{ CATALOG_DIR }}` template is expanded.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -89,16 +90,31 @@ export function resolvedRootMap(entry: CatalogSourceEntry): Record<string, strin
   return out;
 }
 
-/** The glob patterns of a file-based source, absolute. */
+/** The fixed folder part of a glob pattern. */
+function globBase(p: string): string {
+  const i = p.search(/[*?[{]/);
+  return path.dirname(i < 0 ? p : p.slice(0, i) + 'x');
+}
+
+/**
+ * The glob patterns of a file-based source, absolute. A pack's
+ * `metadata.relative_paths`, resolved against the YAML's folder, win while
+ * their folders exist there (so a moved or copied pack reads its own files);
+ * otherwise `args.paths` (e.g. a catalog databroker-unpack wrote elsewhere).
+ */
 export function resolvedPaths(entry: CatalogSourceEntry): string[] {
   const dir = path.dirname(path.resolve(entry.file));
-  const rel = asList(entry.metadata.relative_paths);
-  const list = rel.length ? rel : asList(entry.args.paths);
-  if (list.length === 0) throw new PackStreamError('E_BAD_CATALOG', `${entry.file}: source '${entry.name}' has no paths`, { subject: entry.file });
-  return list.map((p) => {
-    const val = expand(p, dir);
-    return path.isAbsolute(val) ? path.normalize(val) : path.resolve(dir, val);
-  });
+  const resolve = (list: string[]) =>
+    list.map((p) => {
+      const val = expand(p, dir);
+      return path.isAbsolute(val) ? path.normalize(val) : path.resolve(dir, val);
+    });
+  const args = resolve(asList(entry.args.paths));
+  const rel = resolve(asList(entry.metadata.relative_paths));
+  if (rel.length && rel.every((p) => existsSync(globBase(p)))) return rel;
+  if (args.length) return args;
+  if (rel.length) return rel;
+  throw new PackStreamError('E_BAD_CATALOG', `${entry.file}: source '${entry.name}' has no paths`, { subject: entry.file });
 }
 
 export function formatOfDriver(driver: string): Format | undefined {

@@ -1,10 +1,12 @@
 /**
  * Turn a SOURCE argument into a Catalog: a catalog YAML (optionally `FILE#NAME`),
- * a pack directory (its catalog.yml), a directory of run files, a glob, or a
- * single run file.
+ * a pack directory (its catalog.yml), a directory of run files, a glob, a
+ * single run file, or (when it is none of these) a catalog name that Python
+ * databroker knows (src/catalogs/discovery.ts).
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { openNamedCatalog } from '../catalogs/discovery.js';
 import { PackStreamError } from '../errors.js';
 import type { Catalog } from '../types.js';
 import { fileCatalogFromEntry, readCatalogSources } from './catalog-yaml.js';
@@ -53,5 +55,7 @@ export async function openSource(source: string): Promise<Catalog> {
     return new FileCatalog({ patterns: [`${escaped}/*.msgpack`, `${escaped}/*.jsonl`], description: abs });
   }
   if (/[*?[\]{}]/.test(source)) return new FileCatalog({ patterns: [abs], description: source });
+  // Not a path: a catalog name, as Python databroker knows it.
+  if (!/[/\\]/.test(source) && source !== '') return openNamedCatalog(source);
   throw new PackStreamError('E_NO_SOURCE', `unknown catalog '${source}': no such file, directory or catalog`, { subject: source });
 }

@@ -1,0 +1,151 @@
+/**
+ * The commands that look at catalogs and packs without changing them:
+ * `list-catalogs` (what Python databroker knows by name), `inspect` (what a
+ * source holds, run by run) and `verify` (is a pack whole). Data goes to
+ * stdout (text, or JSON with --json); warnings and summaries go to stderr.
+ */
+import type { Command } from 'commander';
+import { discoverCatalogs, type DiscoveredCatalog } from '../catalogs/discovery.js';
+import { PackStreamError } from '../errors.js';
+import { InspectTotalizer, inspectCatalog, type RunSummary } from '../pipeline/inspect.js';
+import { verifyPack, type VerifyProblem } from '../pipeline/verify.js';
+import { openSource } from '../sources/open.js';
+import { HandlerRegistry } from '../transforms/handlers.js';
+import { formatBytes } from './progress.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--handler SPEC=BUILTIN` options as a registry. */
+export function handlerRegistry(specs: string[] = []): HandlerRegistry {
+  const registry = new HandlerRegistry();
+  for (const h of specs) {
+    const eq = h.indexOf('=');
+    if (eq <= 0) throw new PackStreamError('E_USAGE', `--handler takes SPEC=BUILTIN, got '${h}'`);
+    registry.alias(h.slice(0, eq), h.slice(eq + 1));
+  }
+  return registry;
+}
+
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
+}
+
+/** list-catalogs (and pack --list-catalogs): one line per catalog, name, driver, data location, defining file. */
+export async function printCatalogList(opts: { json?: boolean } = {}): Promise<number> {
+  const found = await discoverCatalogs();
+  for (const w of found.warnings) process.stderr.write(`pack-stream: warning: ${w}\n`);
+  if (opts.json) {
+    const strip = (c: DiscoveredCatalog) => ({ name: c.name, driver: c.driver, kind: c.kind, location: c.location, file: c.file });
+    process.stdout.write(`${JSON.stringify({ catalogs: found.catalogs.map(strip), shadowed: found.shadowed.map(strip), searched: found.searched }, null, 2)}\n`);
+    return 0;
+  }
+  if (found.catalogs.length === 0) {
+    const s = found.searched;
+    process.stderr.write(`pack-stream: no catalogs found (searched ${[s.userDataDir, s.globalDataDir, ...s.catalogPath.filter(Boolean), ...s.v0ConfigDirs].join(', ')})\n`);
+    return 0;
+  }
+  process.stdout.write(table(found.catalogs.map((c) => [c.name, c.driver, c.location || '-', c.file])));
+  return 0;
+}
+
+function runLine(r: RunSummary): string {
+  if (r.error && r.documents === 0) return `${r.uid}  ERROR ${r.error.message}\n`;
+  const streams = Object.entries(r.streams).map(([k, n]) => `${k}:${n}`).join(',') || 'no-streams';
+  const ext = r.external;
+  let extText = `${ext.files} external file${ext.files === 1 ? '' : 's'} (${formatBytes(ext.bytes)})`;
+  if (ext.missing) extText += `, ${ext.missing} missing`;
+  if (ext.unlisted) extText += `, ${ext.unlisted} unlisted${ext.unknownSpecs.length ? ` (spec ${ext.unknownSpecs.join(', ')})` : ''}`;
+  const fields = [
+    r.uid,
+    `scan_id=${r.scan_id ?? '-'}`,
+    r.plan_name ?? '-',
+    r.start_time ?? '-',
+    streams,
+    r.exit_status ?? 'no-stop',
+    extText,
+  ];
+  return `${fields.join('  ')}${r.error ? `  ERROR ${r.error.message}` : ''}\n`;
+}
+
+interface InspectCliOptions {
+  json?: boolean;
+  handler?: string[];
+}
+
+async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
+  const handlers = handlerRegistry(o.handler);
+  const catalog = await openSource(source);
+  const total = new InspectTotalizer();
+  const out = process.stdout;
+  try {
+    if (o.json) out.write(`{"source":${JSON.stringify(catalog.description)},"runs":[`);
+    for await (const r of inspectCatalog(catalog, { handlers })) {
+      if (o.json) out.write(`${total.totals.runs ? ',' : ''}\n${JSON.stringify(r)}`);
+      else out.write(runLine(r));
+      total.add(r);
+    }
+  } finally {
+    await catalog.close?.();
+  }
+  const t = total.totals;
+  if (o.json) out.write(`\n],"totals":${JSON.stringify(t)}}\n`);
+  else {
+    out.write(
+      `total: ${t.runs} run${t.runs === 1 ? '' : 's'}, ${t.events} event${t.events === 1 ? '' : 's'}, ${t.documents} documents, ` +
+        `${t.externalFiles} external file${t.externalFiles === 1 ? '' : 's'} (${formatBytes(t.externalBytes)})` +
+        (t.missingExternalFiles ? `, ${t.missingExternalFiles} missing` : '') +
+        (t.failedRuns ? `, ${t.failedRuns} unreadable run${t.failedRuns === 1 ? '' : 's'}` : '') +
+        '\n',
+    );
+  }
+  return t.failedRuns ? 1 : 0;
+}
+
+async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
+  const handlers = handlerRegistry(o.handler);
+  const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${p.message}\n`);
+  const report = await verifyPack(dir, { handlers, ...(onProblem ? { onProblem } : {}) });
+  for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${w}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  const outside = report.externalFilesOutside ? `; ${report.externalFilesOutside} listed outside the pack, not checked` : '';
+  process.stderr.write(
+    `pack-stream: ${report.pack}: ${report.runs} run(s) in ${report.documentFiles} document file(s), ${report.documents} documents, ` +
+      `${report.externalFilesChecked} external file check(s)${outside}: ` +
+      (report.ok ? 'OK\n' : `${report.problems.length} problem(s)\n`),
+  );
+  return report.ok ? 0 : 1;
+}
+
+export function registerCatalogCommands(program: Command): void {
+  program
+    .command('list-catalogs')
+    .description('list the catalogs Python databroker knows by name (intake catalog directories, INTAKE_PATH, databroker v0 configs)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      process.exitCode = await printCatalogList(o);
+    });
+
+  program
+    .command('inspect')
+    .description('summarise the runs of a pack or any SOURCE: one line per run, then totals')
+    .argument('<source>', 'pack directory, catalog name, catalog YAML, directory or glob of run files')
+    .option('--json', 'machine-readable output')
+    .option('--handler <spec=builtin>', 'list files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
+    .action(async (source: string, o: InspectCliOptions) => {
+      process.exitCode = await runInspect(source, o);
+    });
+
+  program
+    .command('verify')
+    .description('check that a pack is whole: manifests, document files, runs, root_map, copied external files')
+    .argument('<path>', 'pack directory')
+    .option('--json', 'machine-readable report')
+    .option('--handler <spec=builtin>', 'check copied files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
+    .action(async (dir: string, o: InspectCliOptions) => {
+      process.exitCode = await runVerify(dir, o);
+    });
+}
