@@ -48,3 +48,18 @@ t.test('pack-stream pack examples/catalog DEST --all --copy-external', async (t)
   t.equal(again.code, 0, again.stderr);
   t.match(again.stderr, /copied 4 external files/);
 });
+
+t.test('inspect counts every external file and its bytes', async (t) => {
+  const r = await runCli(['inspect', 'examples/catalog', '--json'], { cwd: REPO });
+  t.equal(r.code, 0, r.stderr);
+  const text = r.stdout;
+  t.match(text, /"files":\s*4/);
+  t.match(text, /"bytes":\s*3712/, '4 files of 928 bytes');
+});
+
+t.test('a reader that goes away early (| head) is no error', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" dist/cli/main.js inspect examples/catalog --json | head -c 10 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], { cwd: REPO, encoding: 'utf8' });
+  t.match(r.stdout, /status=0/);
+  t.notMatch(r.stderr, /EPIPE|Unhandled/);
+});

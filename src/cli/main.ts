@@ -191,5 +191,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === new URL(`file://${(await import('node:fs')).realpathSync(process.argv[1])}`).href;
 if (invokedDirectly) {
+  // A reader that goes away (`| head`) is not an error: stop writing, quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.stdout.destroy();
+    else process.stderr.write(`pack-stream: stdout: ${e.message}\n`);
+  });
   process.exitCode = await main();
 }

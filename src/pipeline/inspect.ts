@@ -145,7 +145,9 @@ async function sizeFiles(files: Iterable<string>, concurrency: number): Promise<
     [...files].map((f) =>
       limit(async () => {
         try {
-          bytes += (await stat(f)).size;
+          // read the size before adding: `bytes += await ...` would lose concurrent updates
+          const { size } = await stat(f);
+          bytes += size;
         } catch {
           missing++;
         }
