@@ -123,6 +123,13 @@ export class RunFiles {
     }
   }
 
+  /** Feed any document; resources and datums (single or paged) are taken note of. */
+  async observe(name: string, doc: Doc): Promise<void> {
+    if (name === 'resource') this.resource(doc);
+    else if (name === 'datum') await this.datums([datumAsRow(doc)]);
+    else if (name === 'datum_page') await this.datums(unpackDatumPage(doc));
+  }
+
   async datums(rows: Iterable<{ resource: Value; datum_kwargs: Value }>): Promise<void> {
     for (const row of rows) {
       const lister = this.listers.get(String(row.resource ?? ''));
@@ -189,12 +196,8 @@ export async function inspectRun(run: RunRef, rootMap: Record<string, string>, o
         summary.streams[stream] = (summary.streams[stream] ?? 0) + (name === 'event' ? 1 : rowCount(doc));
       } else if (name === 'stop') {
         summary.exit_status = typeof doc.exit_status === 'string' ? doc.exit_status : String(doc.exit_status ?? '');
-      } else if (name === 'resource') {
-        files.resource(doc);
-      } else if (name === 'datum') {
-        await files.datums([datumAsRow(doc)]);
-      } else if (name === 'datum_page') {
-        await files.datums(unpackDatumPage(doc));
+      } else {
+        await files.observe(name, doc);
       }
     }
   } catch (e) {

@@ -24,7 +24,6 @@ import { byCodePoint } from '../sinks/manifests.js';
 import { formatOfDriver, readCatalogSources, resolvedPaths, resolvedRootMap, type CatalogSourceEntry } from '../sources/catalog-yaml.js';
 import { formatOfFile, readRecords } from '../sources/file-catalog.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
-import { datumAsRow, unpackDatumPage } from '../transforms/pages.js';
 import type { Format } from '../types.js';
 import { RunFiles } from './inspect.js';
 
@@ -297,12 +296,8 @@ class Verifier {
             this.unmappedRoots.add(root);
             this.problem('unmapped-root', root, `resource root '${root}' (first in ${rel}) is not in catalog.yml's root_map, so databroker cannot find its external files`);
           }
-          files.resource(doc);
-        } else if (name === 'datum') {
-          await files.datums([datumAsRow(doc)]);
-        } else if (name === 'datum_page') {
-          await files.datums(unpackDatumPage(doc));
         }
+        await files.observe(name, doc);
       }
     } catch (e) {
       if (this.opts.signal?.aborted) throw e;
