@@ -44,6 +44,8 @@ export interface ReadOptions {
    * resource; other documents are whole. Skimmed pairs carry no `raw`.
    */
   skim?: boolean;
+  /** Decode a msgpack document only when `doc` is first read (pass-through paths). */
+  lazy?: boolean;
 }
 
 export interface RunRef {

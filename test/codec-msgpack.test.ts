@@ -126,3 +126,18 @@ t.test('every vector document re-encodes byte for byte', { skip: SKIP_VECTORS },
   }
   t.ok(n > 20, `${n} documents compared`);
 });
+
+t.test('canonical one-row event pages are recognised from their bytes', async (t) => {
+  const { canonicalEventPageDescriptor, encodeRecord } = await import('../src/codec/msgpack.js');
+  const page = { time: [1.5], uid: ['u'], seq_num: [1], descriptor: 'D', filled: {}, data: { x: [new PyFloat(1)], y: [[1, 2]] }, timestamps: { x: [1.5], y: [1.5] } };
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event_page', page)), 'D');
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event_page', { ...page, time: [1, 2] })), undefined, 'two rows');
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event_page', { ...page, data: { x: [1, 2] } })), undefined, 'a two-row column');
+  const { filled, ...noFilled } = page;
+  void filled;
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event_page', noFilled)), undefined, 'no filled key');
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event_page', { uid: ['u'], time: [1.5], seq_num: [1], descriptor: 'D', filled: {}, data: {}, timestamps: {} })), undefined, 'other key order');
+  t.equal(canonicalEventPageDescriptor(encodeRecord('event', page)), undefined, 'not a page');
+  const b = encodeRecord('event_page', page);
+  t.equal(canonicalEventPageDescriptor(b.subarray(0, b.length - 3)), undefined, 'truncated');
+});

@@ -213,6 +213,49 @@ export function measure(buf: Buffer, pos: number, end = buf.length): number {
   return pos;
 }
 
+const PAGE_KEYS = ['time', 'uid', 'seq_num', 'descriptor', 'filled', 'data', 'timestamps'];
+
+/**
+ * If `raw` is an `("event_page", page)` record in canonical one-row form (keys
+ * time, uid, seq_num, descriptor, filled, data, timestamps; every column one
+ * row long), its descriptor uid; otherwise undefined. Reads bytes only, so a
+ * page that passes through unchanged is never decoded.
+ */
+export function canonicalEventPageDescriptor(raw: Buffer): string | undefined {
+  try {
+    const d = new MsgpackDecoder(raw);
+    if (raw[d.pos++] !== 0x92) return undefined;
+    if (d.value() !== 'event_page') return undefined;
+    if (raw[d.pos++] !== 0x87) return undefined;
+    let descriptor: string | undefined;
+    for (const key of PAGE_KEYS) {
+      if (d.value() !== key) return undefined;
+      if (key === 'descriptor') {
+        const v = d.value();
+        if (typeof v !== 'string') return undefined;
+        descriptor = v;
+      } else if (key === 'time' || key === 'uid' || key === 'seq_num') {
+        if (raw[d.pos++] !== 0x91) return undefined;
+        d.skip();
+      } else {
+        const b = raw[d.pos++]!;
+        let n: number;
+        if ((b & 0xf0) === 0x80) n = b & 0x0f;
+        else if (b === 0xde) { n = raw.readUInt16BE(d.pos); d.pos += 2; }
+        else return undefined;
+        for (let i = 0; i < n; i++) {
+          if (typeof d.value() !== 'string') return undefined;
+          if (raw[d.pos++] !== 0x91) return undefined;
+          d.skip();
+        }
+      }
+    }
+    return d.pos === raw.length ? descriptor : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function decode(buf: Buffer): Value {
   const d = new MsgpackDecoder(buf);
   const v = d.value();

@@ -56,6 +56,16 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
           throw corrupt(path, fileOffset + pos, e);
         }
         const raw = buf.subarray(pos, end);
+        if (opts.lazy) {
+          const name = recordName(raw);
+          if (name === undefined) {
+            throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });
+          }
+          yield new LazyPair(name, raw, path, fileOffset + pos);
+          index++;
+          pos = end;
+          continue;
+        }
         let rec;
         try {
           rec = opts.skim ? new MsgpackDecoder(raw).skimRecord(skimKeys) : new MsgpackDecoder(raw).value();
@@ -96,4 +106,39 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
 
 function corrupt(path: string, offset: number, e: unknown): PackStreamError {
   return new PackStreamError('E_CORRUPT', `${path} is not a readable msgpack run file (byte ${offset}): ${(e as Error).message}`, { subject: path, cause: e });
+}
+
+/** The name of a `(name, doc)` record, read from its first bytes. */
+function recordName(raw: Buffer): string | undefined {
+  if (raw[0] !== 0x92) return undefined;
+  const d = new MsgpackDecoder(raw, 1);
+  const name = d.value();
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** A record whose document is decoded on first access (most pass through as bytes). */
+class LazyPair implements DocPair {
+  readonly rawFormat = 'msgpack' as const;
+  private decoded: Doc | undefined;
+  constructor(
+    readonly name: string,
+    readonly raw: Buffer,
+    private readonly path: string,
+    private readonly offset: number,
+  ) {}
+  get doc(): Doc {
+    if (this.decoded === undefined) {
+      let rec;
+      try {
+        rec = new MsgpackDecoder(this.raw).value();
+      } catch (e) {
+        throw corrupt(this.path, this.offset, e);
+      }
+      if (!Array.isArray(rec) || !isPlainDoc(rec[1])) {
+        throw new PackStreamError('E_CORRUPT', `${this.path}: the record at byte ${this.offset} is not a (name, document) pair`, { subject: this.path });
+      }
+      this.decoded = rec[1];
+    }
+    return this.decoded;
+  }
 }

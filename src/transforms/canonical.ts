@@ -23,6 +23,7 @@ import { field, toNumber, type Doc, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { DocPair, ReadOptions } from '../types.js';
 import { Heap } from './heap.js';
+import { canonicalEventPageDescriptor } from '../codec/msgpack.js';
 import {
   chunkDatumRows,
   datumAsRow,
@@ -278,8 +279,13 @@ export async function* canonicalDocuments(open: OpenRecords, opts: ReadOptions &
   const wanted = new Set(streams.flatMap((st) => st.descriptors.map((d) => str(d.doc.uid) ?? '')));
   if (wanted.size > 0) {
     if (s.eventsSorted) {
-      for await (const pair of open(opts)) {
-        if ((pair.name === 'event' || pair.name === 'event_page') && wanted.has(str(pair.doc.descriptor) ?? '')) {
+      for await (const pair of open({ ...opts, lazy: true })) {
+        if (pair.name !== 'event' && pair.name !== 'event_page') continue;
+        // Fast path: a canonical one-row page passes as bytes, never decoded.
+        const fast = pair.name === 'event_page' && pair.rawFormat === 'msgpack' && Buffer.isBuffer(pair.raw) ? canonicalEventPageDescriptor(pair.raw) : undefined;
+        if (fast !== undefined) {
+          if (wanted.has(fast)) yield pair;
+        } else if (wanted.has(str(pair.doc.descriptor) ?? '')) {
           yield* onePages(pair);
         }
       }
