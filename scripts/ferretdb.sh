@@ -43,6 +43,12 @@ if has_version; then
 	exit 0
 fi
 
+# Go's usual homes, for shells whose PATH lacks it (e.g. a minimal CI PATH).
+if ! command -v go >/dev/null 2>&1; then
+	for d in /usr/local/go/bin /usr/lib/go/bin "$HOME/go/bin" "$HOME/.local/go/bin"; do
+		if [ -x "$d/go" ]; then PATH="$d:$PATH"; export PATH; break; fi
+	done
+fi
 if ! command -v go >/dev/null 2>&1; then
 	log "error: 'go' not found on PATH (Go >= 1.24 is needed to build FerretDB)"
 	exit 1
