@@ -107,7 +107,7 @@ log "installing pinned packages from $req"
 # smoke test before declaring the venv good (ophyd.sim mkdtemp()s at import:
 # point TMPDIR at a scratch dir that is removed afterwards)
 scratch=$(mktemp -d)
-TMPDIR="$scratch" "$venv/bin/python" -c 'import databroker, databroker_pack, suitcase.msgpack, suitcase.jsonl, suitcase.mongo_normalized, bluesky, ophyd.sim, intake, msgpack_numpy, h5py, tifffile' >&2 ||
+TMPDIR="$scratch" "$venv/bin/python" -c 'import databroker, databroker_pack, suitcase.msgpack, suitcase.jsonl, suitcase.mongo_normalized, bluesky, ophyd.sim, intake, msgpack_numpy, h5py, tifffile, hdf5plugin, area_detector_handlers.handlers' >&2 ||
   { rm -rf -- "$scratch"; die "installed packages fail to import"; }
 rm -rf -- "$scratch"
 

@@ -10,6 +10,8 @@ export type { Catalog, DocName, DocPair, Format, ReadOptions, RunRef } from './t
 export { PyFloat, pyFloat, deepEqual, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
 export { MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
 export { parsePyJson, stringifyPyJson, jsonlRecord, pyFloatRepr } from './codec/pyjson.js';
+export { NdArray, NdScalar, parseDtype, dtypeOfTypedArray } from './codec/ndarray.js';
+export type { Encodable } from './codec/values.js';
 
 // sources
 export { readMsgpackRecords } from './sources/msgpack-records.js';
@@ -17,13 +19,21 @@ export { readJsonlRecords } from './sources/jsonl-records.js';
 export { FileCatalog, FileRun, openRunFile, readRecords, resolveKey, isBrokenRun, type FileCatalogOptions } from './sources/file-catalog.js';
 export { readCatalogSources, fileCatalogFromEntry, loadYamlFile, MSGPACK_DRIVER, JSONL_DRIVER, MONGO_DRIVER } from './sources/catalog-yaml.js';
 export { openSource, openCatalogYaml } from './sources/open.js';
+export { MongoCatalog, MongoRun, andQueries, escapeRegex, type MongoCatalogOptions } from './sources/mongo-catalog.js';
+export { mongoCanonicalDocuments, externalKeys, type MongoCollections, type ReadTuning } from './sources/mongo-run.js';
+export { readByKey, type KeysetOptions } from './sources/mongo-keyset.js';
+export { decodeStored, toBson, toBsonDocument, NESTED_ARRAY, type StoredDoc, type ToBsonOptions } from './codec/bson.js';
 
 // transforms
 export { canonicalDocuments } from './transforms/canonical.js';
 export { packEventPage, unpackEventPage, packDatumPage, unpackDatumPage } from './transforms/pages.js';
 export { parseQuery, combineQueries, matchQuery, validateQuery, timeRange } from './transforms/query.js';
 export { rootHash, randomSalt } from './transforms/root-hash.js';
-export { HandlerRegistry, BUILTIN_LISTERS, resourceFilePath, type FileLister, type ListerFactory } from './transforms/handlers.js';
+export { HandlerRegistry, BUILTIN_LISTERS, BUILTIN_HANDLERS, READABLE_SPECS, resourceFilePath, type FileLister, type ListerFactory, type Handler, type HandlerFactory, type ReadContext } from './transforms/handlers.js';
+export { applyHandlerOptions, loadHandlerModule } from './handlers/user-module.js';
+export { parseNpy, readNpy } from './handlers/npy.js';
+export { readTiff } from './handlers/tiff.js';
+export { fillDocuments, DatumFiller, type FillOptions } from './transforms/fill.js';
 export { pyPercentFormat } from './transforms/pyformat.js';
 export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
 export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } from './transforms/encode.js';
@@ -33,6 +43,16 @@ export { prepareTarget, AtomicFileWriter, writeFileAtomic } from './sinks/pack-d
 export { writeDocumentsManifest, writeExternalFilesManifest, DEFAULT_MANIFEST_CHUNK } from './sinks/manifests.js';
 export { writeMsgpackCatalogFile, writeJsonlCatalogFile, dumpYaml, catalogDocument } from './sinks/catalog-file.js';
 export { copyExternalFiles, planCopies, ExternalFileCopier } from './sinks/copy-external.js';
+export {
+  MongoNormalizedWriter,
+  MONGO_NORMALIZED_INDEXES,
+  indexName,
+  sameStored,
+  type Conflict,
+  type MongoWriterOptions,
+  type RunWriteResult,
+  type WriteCounts,
+} from './sinks/mongo-normalized.js';
 
 // pipelines
 export {
@@ -48,6 +68,15 @@ export {
   type RunResult,
 } from './pipeline/export.js';
 export { unpackInplace, unpackedCatalogDocument, pathlibAbsolute, type UnpackOptions, type UnpackResult } from './pipeline/unpack-inplace.js';
+export {
+  unpackMongoNormalized,
+  mongoCatalogDocument,
+  mongoUriFor,
+  DEFAULT_MONGO_URI,
+  type UnpackMongoOptions,
+  type UnpackMongoResult,
+  type UnpackMongoProgress,
+} from './pipeline/unpack-mongo.js';
 export { inspectRun, inspectCatalog, InspectTotalizer, type RunSummary, type InspectTotals, type InspectOptions, type ExternalFilesSummary } from './pipeline/inspect.js';
 export { verifyPack, type VerifyReport, type VerifyProblem, type VerifyProblemKind, type VerifyOptions } from './pipeline/verify.js';
 

@@ -9,6 +9,7 @@ import t from 'tap';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { discoverCatalogs, findCatalog, openNamedCatalog } from '../src/catalogs/discovery.js';
+import { MongoCatalog } from '../src/sources/mongo-catalog.js';
 import {
   catalogSearchPath,
   globalDataDir,
@@ -214,8 +215,11 @@ t.test('discovery: every place, databroker precedence, problems reported', async
 
   t.equal((await findCatalog('user_jsonl', env))?.file, path.join(sb.userDir, 'b.yaml'));
   t.equal(await findCatalog('nope', env), undefined);
-  await t.rejects(openNamedCatalog('beamline', env), { code: 'E_UNSUPPORTED', message: /catalog 'beamline' .* MongoDB catalog .*coming/ });
-  await t.rejects(openNamedCatalog('legacy', env), { code: 'E_UNSUPPORTED', message: /MongoDB/ });
+  const beamline = await openNamedCatalog('beamline', env);
+  t.ok(beamline instanceof MongoCatalog, 'a Mongo catalog by name is a MongoCatalog (connecting on first use)');
+  t.notMatch(beamline.description, /secret/, 'its description hides the password');
+  await beamline.close?.();
+  await t.rejects(openNamedCatalog('legacy', env), { code: 'E_UNSUPPORTED', message: /v0 config.*MongoDB/ });
   await t.rejects(openNamedCatalog('nope', env), { code: 'E_NO_SOURCE', message: /unknown catalog 'nope'.*known catalogs: .*user_cat/ });
 });
 
@@ -270,9 +274,11 @@ t.test('pack NAME packs from a named catalog', { skip: SKIP_VECTORS }, async (t)
   t.equal(byUid.code, 0, byUid.stderr);
   t.match(byUid.stderr, /packed 1 run/);
 
+  // An unreachable server (fail fast: the URI sets a short server selection timeout).
+  write(path.join(sb.globalDir, 'mongo.yml'), MONGO_YAML.replaceAll('/databroker_beamline', '/databroker_beamline?serverSelectionTimeoutMS=200'));
   const mongo = await runCli(['pack', 'beamline', path.join(sb.root, 'm'), '--all'], { env: sb.env });
   t.equal(mongo.code, 1);
-  t.match(mongo.stderr, /E_UNSUPPORTED: catalog 'beamline' .*MongoDB catalog.*coming/);
+  t.match(mongo.stderr, /E_IO: cannot connect to MongoDB at mongodb:\/\/user:\*\*\*@db\.example:27017\/databroker_beamline/);
   t.notMatch(mongo.stderr, /secret/);
 
   const unknown = await runCli(['pack', 'no_such_catalog', path.join(sb.root, 'u'), '--all'], { env: sb.env });

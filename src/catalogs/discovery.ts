@@ -21,8 +21,10 @@ import {
   MSGPACK_DRIVER,
   readCatalogSources,
   resolvedPaths,
+  resolvedRootMap,
   type CatalogSourceEntry,
 } from '../sources/catalog-yaml.js';
+import { MongoCatalog } from '../sources/mongo-catalog.js';
 import type { Catalog } from '../types.js';
 import { expandUser, globalDataDir, intakeCatalogPath, userDataDir, v0ConfigDirs, type SearchEnv } from './search-path.js';
 
@@ -252,15 +254,15 @@ export async function findCatalog(name: string, s: SearchEnv = {}): Promise<Disc
 
 /** A discovered catalog as a pack-stream Catalog (file-based drivers; MongoDB comes with its own source). */
 export function openDiscoveredCatalog(c: DiscoveredCatalog): Catalog {
-  if (c.driver === MONGO_DRIVER) {
-    throw new PackStreamError(
-      'E_UNSUPPORTED',
-      `catalog '${c.name}' (${c.file}) is a MongoDB catalog (${c.location || MONGO_DRIVER}); reading MongoDB catalogs is coming in a later pack-stream version`,
-      { subject: c.name },
-    );
+  if (c.driver === MONGO_DRIVER && c.kind === 'intake' && c.entry) {
+    return MongoCatalog.fromArgs(c.entry.args, `catalog '${c.name}' (${c.location || c.file})`, resolvedRootMap(c.entry));
   }
   if (c.kind === 'databroker-v0' || !c.entry) {
-    throw new PackStreamError('E_UNSUPPORTED', `catalog '${c.name}' is a databroker v0 config (${c.file}) with ${c.driver}, which pack-stream cannot read`, { subject: c.name });
+    const hint =
+      c.driver === MONGO_DRIVER
+        ? `; to read its MongoDB databases, describe them in an intake YAML source with driver ${MONGO_DRIVER} (metadatastore_db, asset_registry_db), or pass a mongodb:// URI when both are one database`
+        : '';
+    throw new PackStreamError('E_UNSUPPORTED', `catalog '${c.name}' is a databroker v0 config (${c.file}) with ${c.driver}, which pack-stream cannot read${hint}`, { subject: c.name });
   }
   if (!formatOfDriver(c.driver)) {
     throw new PackStreamError('E_BAD_CATALOG', `catalog '${c.name}' in ${c.file} uses driver '${c.driver}'; pack-stream reads ${MSGPACK_DRIVER} and ${JSONL_DRIVER} catalogs by name`, { subject: c.name });

@@ -11,21 +11,16 @@ import { InspectTotalizer, inspectCatalog, type RunSummary } from '../pipeline/i
 import { verifyPack, type VerifyProblem } from '../pipeline/verify.js';
 import { openSource } from '../sources/open.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
+import { applyHandlerOptions } from '../handlers/user-module.js';
 import { formatBytes } from './progress.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** `--handler SPEC=BUILTIN` options as a registry. */
-export function handlerRegistry(specs: string[] = []): HandlerRegistry {
-  const registry = new HandlerRegistry();
-  for (const h of specs) {
-    const eq = h.indexOf('=');
-    if (eq <= 0) throw new PackStreamError('E_USAGE', `--handler takes SPEC=BUILTIN, got '${h}'`);
-    registry.alias(h.slice(0, eq), h.slice(eq + 1));
-  }
-  return registry;
+/** `--handler SPEC=BUILTIN|./module.js` options as a registry. */
+export function handlerRegistry(specs: string[] = []): Promise<HandlerRegistry> {
+  return applyHandlerOptions(new HandlerRegistry(), specs);
 }
 
 function table(rows: string[][]): string {
@@ -77,7 +72,7 @@ interface InspectCliOptions {
 }
 
 async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
-  const handlers = handlerRegistry(o.handler);
+  const handlers = await handlerRegistry(o.handler);
   const catalog = await openSource(source);
   const total = new InspectTotalizer();
   const out = process.stdout;
@@ -106,7 +101,7 @@ async function runInspect(source: string, o: InspectCliOptions): Promise<number>
 }
 
 async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
-  const handlers = handlerRegistry(o.handler);
+  const handlers = await handlerRegistry(o.handler);
   const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${p.message}\n`);
   const report = await verifyPack(dir, { handlers, ...(onProblem ? { onProblem } : {}) });
   for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${w}\n`);

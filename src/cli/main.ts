@@ -10,6 +10,7 @@ import { PackStreamError, describeError } from '../errors.js';
 import { exportCatalog, exportUids, type ExportOptions, type ExportSummary } from '../pipeline/export.js';
 import { openSource } from '../sources/open.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
+import { applyHandlerOptions } from '../handlers/user-module.js';
 import { combineQueries, parseQuery, validateQuery } from '../transforms/query.js';
 import type { Doc } from '../codec/values.js';
 import { VERSION } from '../version.js';
@@ -80,26 +81,29 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
   if (selections !== 1) throw new PackStreamError('E_USAGE', 'choose exactly one of --all, -q/--query or --uids');
   const modes = [o.copyExternal, o.fillExternal, o.ignoreExternal].filter(Boolean).length;
   if (modes > 1) throw new PackStreamError('E_USAGE', 'choose at most one of --copy-external, --fill-external and --ignore-external');
-  if (o.fillExternal) throw new PackStreamError('E_UNSUPPORTED', '--fill-external is not available yet in this version of pack-stream');
+  if (o.fillExternal && !o.documents) throw new PackStreamError('E_USAGE', '--fill-external puts the data into the documents; it cannot be combined with --no-documents');
 
-  const handlers = new HandlerRegistry();
-  for (const h of o.handler ?? []) {
-    const eq = h.indexOf('=');
-    if (eq <= 0) throw new PackStreamError('E_USAGE', `--handler takes SPEC=BUILTIN, got '${h}'`);
-    handlers.alias(h.slice(0, eq), h.slice(eq + 1));
-  }
+  const handlers = await applyHandlerOptions(new HandlerRegistry(), o.handler ?? []);
   let query: Doc | undefined;
   if (o.query?.length) {
     query = combineQueries(o.query.map(parseQuery));
-    validateQuery(query, true);
   }
   const uids = o.uids?.length ? await readUids(o.uids) : undefined;
 
   const catalog = await openSource(source);
+  if (query) {
+    try {
+      // $text and $where are for the server to judge when the source is MongoDB.
+      validateQuery(query, !(catalog as { queriesOnServer?: boolean }).queriesOnServer);
+    } catch (e) {
+      await catalog.close?.();
+      throw e;
+    }
+  }
   const view = progressView(process.stderr, uids?.length);
   const opts: ExportOptions = {
     format: o.format,
-    external: o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : 'manifest',
+    external: o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : o.fillExternal ? 'fill' : 'manifest',
     noDocuments: !o.documents,
     strict: Boolean(o.strict),
     handlers,
@@ -120,6 +124,7 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
   err.write(
     `pack-stream: packed ${summary.runsDone} run(s), ${summary.documents} documents (${formatBytes(summary.bytes)})` +
       (summary.filesCopied ? `, copied ${summary.filesCopied} external files (${formatBytes(summary.bytesCopied)})` : '') +
+      (summary.datumsFilled ? `, filled ${summary.datumsFilled} datums (${formatBytes(summary.bytesFilled)})` : '') +
       ` into ${summary.dir}\n`,
   );
   if (summary.failures.length) {
@@ -142,22 +147,22 @@ export function buildProgram(): Command {
   program
     .command('pack')
     .description('export runs from SOURCE into a pack directory DEST')
-    .argument('[source]', 'catalog name, catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files')
+    .argument('[source]', 'catalog name, catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files, mongodb://host/db URI')
     .argument('[dest]', 'a new or empty directory')
     .option('--list-catalogs', 'list the catalogs Python databroker knows by name, and exit')
     .option('--all', 'every run in the catalog')
     .option('-q, --query <query>', 'a query (JSON or Python dict syntax, TimeRange(...)); repeatable, combined with $and', collect)
     .option('--uids <file>', 'file of uids (or - for stdin); partial uids, scan_ids and negative indexes work; repeatable', collect)
     .option('--copy-external', 'copy external files into the pack')
-    .option('--fill-external', 'place external data into the documents')
+    .option('--fill-external', 'read external data (detector frames) into the events; no resources, datums or external files')
     .option('--ignore-external', 'neither list nor copy external files')
     .addOption(new Option('--format <format>', 'document file format').choices(['msgpack', 'jsonl']).default('msgpack').argParser((v) => v.toLowerCase()))
     .option('--no-documents', 'write no documents, only manifests and catalog.yml')
     .option('--limit <n>', 'at most N runs', positiveInt('--limit'))
     .option('--strict', 'stop at the first failure')
     .option('--salt <salt>', 'salt for the resource root hashes (random per pack by default)')
-    .option('--handler <spec=builtin>', 'treat resource spec SPEC with built-in rule BUILTIN (e.g. AD_HDF5_lambda=AD_HDF5); repeatable', collect)
-    .option('--concurrency <n>', 'external file copies in flight', positiveInt('--concurrency'), 4)
+    .option('--handler <spec=builtin|module>', 'handle resource spec SPEC with built-in BUILTIN (e.g. AD_HDF5_lambda=AD_HDF5) or with the handler a JS/TS module exports (e.g. MY_SPEC=./my-handler.js); repeatable', collect)
+    .option('--concurrency <n>', 'external file copies, or datum reads with --fill-external, in flight', positiveInt('--concurrency'), 4)
     .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
     .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
       if (o.listCatalogs) {

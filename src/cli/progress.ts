@@ -47,7 +47,8 @@ export function progressView(stream: NodeJS.WriteStream, totalRuns?: number): Pr
       const done = p.runsDone + p.runsFailed;
       runs.update(done, { label: 'runs', text: `${done}${totalRuns ? `/${totalRuns}` : ''} (${p.runsFailed} failed)${p.currentRun ? ` ${p.currentRun}` : ''}` });
       docs.update(p.documents, { label: 'documents', text: `${p.documents} (${formatBytes(p.bytes)})` });
-      files.update(p.filesCopied, { label: 'copied', text: `${p.filesCopied} files (${formatBytes(p.bytesCopied)})` });
+      if (p.datumsFilled) files.update(p.datumsFilled, { label: 'filled', text: `${p.datumsFilled} datums (${formatBytes(p.bytesFilled)})` });
+      else files.update(p.filesCopied, { label: 'copied', text: `${p.filesCopied} files (${formatBytes(p.bytesCopied)})` });
     },
     stop() {
       multi.stop();

@@ -269,17 +269,23 @@ const INT64_MIN = -(1n << 63n);
 /**
  * Encoder into one growing buffer. Call `encode()` any number of times, then
  * `take()` to get the bytes written so far (the encoder keeps its memory).
+ *
+ * With a `refThreshold`, binary payloads at least that long (detector frames)
+ * are not copied: `takeParts()` returns the encoded bytes as a list in which
+ * such payloads appear as the caller's own buffers, ready for a vectored write.
  */
 export class MsgpackEncoder {
   private buf: Buffer;
   private pos = 0;
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
 
-  constructor(initialSize = 64 * 1024) {
+  constructor(initialSize = 64 * 1024, private readonly refThreshold = Infinity) {
     this.buf = Buffer.allocUnsafe(initialSize);
   }
 
   get length(): number {
-    return this.pos;
+    return this.partsBytes + this.pos;
   }
 
   private ensure(n: number): void {
@@ -293,7 +299,18 @@ export class MsgpackEncoder {
 
   /** The bytes written so far, as a new Buffer; the encoder starts empty again. */
   take(): Buffer {
+    if (this.parts.length) return Buffer.concat(this.takeParts());
     const out = Buffer.from(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    return out;
+  }
+
+  /** The bytes written so far as a list of buffers (large payloads by reference); the encoder starts empty again. */
+  takeParts(): Buffer[] {
+    const out = this.parts;
+    if (this.pos > 0) out.push(Buffer.from(this.buf.subarray(0, this.pos)));
+    this.parts = [];
+    this.partsBytes = 0;
     this.pos = 0;
     return out;
   }
@@ -381,13 +398,20 @@ export class MsgpackEncoder {
 
   private bytes(u: Uint8Array): void {
     const n = u.length;
-    this.ensure(5 + n);
+    const byRef = n >= this.refThreshold;
+    this.ensure(5 + (byRef ? 0 : n));
     const b = this.buf;
     const p = this.pos;
     let h: number;
     if (n < 0x100) { b[p] = 0xc4; b[p + 1] = n; h = 2; }
     else if (n < 0x10000) { b[p] = 0xc5; b.writeUInt16BE(n, p + 1); h = 3; }
     else { b[p] = 0xc6; b.writeUInt32BE(n, p + 1); h = 5; }
+    if (byRef) {
+      this.parts.push(Buffer.from(b.subarray(0, p + h)), Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+      this.partsBytes += p + h + n;
+      this.pos = 0;
+      return;
+    }
     b.set(u, p + h);
     this.pos = p + h + n;
   }

@@ -7,7 +7,7 @@
  * a float (PyFloat). Writing reproduces `json.dumps(obj)` byte for byte:
  * `", "` and `": "` separators, ensure_ascii escaping, Python float repr.
  */
-import { PyFloat, needsOrderedMap, isPlainDoc, type Doc, type PyMap, type Value } from './values.js';
+import { PyFloat, needsOrderedMap, isPlainDoc, type Doc, type Encodable, type PyMap, type Value } from './values.js';
 
 export class JsonSyntaxError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -295,6 +295,10 @@ function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
     return;
   }
   if (!isPlainDoc(v)) {
+    // Values that know their JSON form (an NdArray writes its nested lists as text).
+    const own = v as Encodable;
+    if (typeof own.toPyJson === 'function') { out.push(own.toPyJson()); return; }
+    if (typeof own.toJsonValue === 'function') { write(own.toJsonValue(), out, opts); return; }
     const conv = opts.toJsonValue?.(v);
     if (conv !== undefined) { write(conv, out, opts); return; }
     throw new TypeError(`Object of type ${v.constructor?.name ?? 'object'} is not JSON serializable`);

@@ -27,6 +27,17 @@ export class PyFloat {
   }
 }
 
+/**
+ * A value that carries its own encodings, such as an NdArray (a detector frame
+ * in a filled event): msgpack through `toMsgpackValue()`, JSON through
+ * `toPyJson()` (direct text) or `toJsonValue()`.
+ */
+export interface Encodable {
+  toMsgpackValue(): Value;
+  toPyJson?(): string;
+  toJsonValue?(): Value;
+}
+
 export type Key = string | Uint8Array;
 export type PyMap = Map<Key, Value>;
 export type Value =
@@ -39,7 +50,8 @@ export type Value =
   | Uint8Array
   | Value[]
   | Doc
-  | PyMap;
+  | PyMap
+  | Encodable;
 export interface Doc {
   [key: string]: Value;
 }
@@ -92,6 +104,10 @@ export function setOwn(obj: Doc, key: string, value: Value): void {
   else obj[key] = value;
 }
 
+export function isEncodable(v: unknown): v is Encodable {
+  return v !== null && typeof v === 'object' && typeof (v as Encodable).toMsgpackValue === 'function';
+}
+
 /** Deep structural equality that respects the int/float distinction. */
 export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
   if (a === b) return true;
@@ -103,6 +119,9 @@ export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
     return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  }
+  if (isEncodable(a) || isEncodable(b)) {
+    return isEncodable(a) && isEncodable(b) && deepEqual(a.toMsgpackValue(), b.toMsgpackValue());
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return false;

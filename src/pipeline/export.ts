@@ -3,6 +3,7 @@
  * (export_catalog, export_uids, export_run), built from the stages
  *
  *   run.documents() ─► collect external files ─► rewrite resource roots ─► encode ─► document file
+ *   run.documents() ─► fill external data (--fill-external) ───────────────► encode ─► document file
  *
  * and, once per pack, the manifests and catalog.yml. A run that fails is
  * recorded (uid, code, message), its partial file removed, and the export goes
@@ -18,17 +19,21 @@ import { checkFilesExist, ExternalFileCopier, planCopies } from '../sinks/copy-e
 import { DEFAULT_MANIFEST_CHUNK, writeDocumentsManifest, writeExternalFilesManifest } from '../sinks/manifests.js';
 import { AtomicFileWriter, prepareTarget, writeFileAtomic } from '../sinks/pack-directory.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
-import { encoderFor } from '../transforms/encode.js';
+import { partsEncoderFor } from '../transforms/encode.js';
+import { fillDocuments, type FillOptions } from '../transforms/fill.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { ExternalFileCollector, rewriteRoot, type RootFiles } from '../transforms/resources.js';
 import { randomSalt } from '../transforms/root-hash.js';
 import type { Catalog, DocPair, Format, RunRef } from '../types.js';
 
-export type ExternalMode = 'manifest' | 'copy' | 'ignore';
+export type ExternalMode = 'manifest' | 'copy' | 'ignore' | 'fill';
 
 export interface ExportOptions {
   format?: Format;
-  /** manifest (default): list source paths; copy: bundle files; ignore: neither. */
+  /**
+   * manifest (default): list source paths; copy: bundle files; ignore: neither;
+   * fill: read the data into the events (no resources, datums, manifests or copies).
+   */
   external?: ExternalMode;
   /** Compute file lists and root_map but write no document files. */
   noDocuments?: boolean;
@@ -36,6 +41,7 @@ export interface ExportOptions {
   /** Stop at the first failed run instead of recording it and going on. */
   strict?: boolean;
   handlers?: HandlerRegistry;
+  /** External files copied, or datums read (fill), at once. */
   concurrency?: number;
   manifestChunk?: number;
   limit?: number;
@@ -52,6 +58,9 @@ export interface ExportProgress {
   bytes: number;
   filesCopied: number;
   bytesCopied: number;
+  /** fill mode: datums read into events, and the bytes of their data. */
+  datumsFilled: number;
+  bytesFilled: number;
   currentRun?: string;
 }
 
@@ -94,7 +103,7 @@ export class PackExporter {
   private readonly documentFiles: string[] = [];
   private readonly seenRuns = new Set<string>();
   readonly failures: RunFailure[] = [];
-  readonly progress: ExportProgress = { runsDone: 0, runsFailed: 0, documents: 0, bytes: 0, filesCopied: 0, bytesCopied: 0 };
+  readonly progress: ExportProgress = { runsDone: 0, runsFailed: 0, documents: 0, bytes: 0, filesCopied: 0, bytesCopied: 0, datumsFilled: 0, bytesFilled: 0 };
 
   private constructor(
     readonly dir: string,
@@ -105,6 +114,9 @@ export class PackExporter {
     this.format = opts.format ?? 'msgpack';
     this.external = opts.external ?? 'manifest';
     this.registry = opts.handlers ?? new HandlerRegistry();
+    if (this.external === 'fill' && opts.noDocuments) {
+      throw new PackStreamError('E_USAGE', 'filling external data puts it into the documents, so it cannot be combined with writing no documents');
+    }
     this.copier = new ExternalFileCopier(dir, opts.concurrency ?? 4, (bytes) => {
       this.progress.filesCopied++;
       this.progress.bytesCopied += bytes;
@@ -146,22 +158,27 @@ export class PackExporter {
     const signal = this.opts.signal;
     const rel = path.join('documents', `${run.uid}.${this.format}`);
     const writer = this.opts.noDocuments ? null : new AtomicFileWriter(path.join(this.dir, rel));
-    const collector = this.external === 'ignore' ? null : new ExternalFileCollector(this.registry, this.rootMap, this.salt);
-    const encode = encoderFor(this.format);
+    const filling = this.external === 'fill';
+    const collector = this.external === 'ignore' || filling ? null : new ExternalFileCollector(this.registry, this.rootMap, this.salt);
+    const encode = partsEncoderFor(this.format);
     let documents = 0;
     let bytes = 0;
     try {
       await writer?.open();
-      for await (const pair of run.documents(signal ? { signal } : {})) {
+      let docs = run.documents(signal ? { signal } : {});
+      if (filling) docs = fillDocuments(docs, this.fillOptions(signal));
+      for await (const pair of docs) {
         await collector?.observe(pair);
         if (!writer) continue;
         const out: DocPair = pair.name === 'resource' ? rewriteRoot(pair, this.salt) : pair;
-        const buf = encode(out);
-        await writer.write(buf);
+        const parts = encode(out);
+        await writer.write(parts);
+        let n = 0;
+        for (const p of parts) n += p.length;
         documents++;
-        bytes += buf.length;
+        bytes += n;
         this.progress.documents++;
-        this.progress.bytes += buf.length;
+        this.progress.bytes += n;
         if ((documents & 1023) === 0) this.emit();
       }
       if (collector) await this.handleExternalFiles(collector);
@@ -178,6 +195,20 @@ export class PackExporter {
     const r: RunResult = { uid: run.uid, ok: true, documents, bytes, ...(writer ? { file: rel } : {}) };
     this.opts.onRun?.(r);
     return r;
+  }
+
+  private fillOptions(signal: AbortSignal | undefined): FillOptions {
+    return {
+      registry: this.registry,
+      rootMap: this.rootMap,
+      concurrency: this.opts.concurrency ?? 4,
+      ...(signal ? { signal } : {}),
+      onDatum: (n) => {
+        this.progress.datumsFilled++;
+        this.progress.bytesFilled += n;
+        this.emit();
+      },
+    };
   }
 
   private async handleExternalFiles(collector: ExternalFileCollector): Promise<void> {
@@ -198,7 +229,7 @@ export class PackExporter {
   /** root_map for catalog.yml, per mode (formats.md §7.4). */
   packRootMap(): Record<string, string> {
     const out: Record<string, string> = {};
-    if (this.external === 'ignore') return out;
+    if (this.external === 'ignore' || this.external === 'fill') return out;
     for (const root of this.roots.values()) {
       const key = this.opts.noDocuments ? root.originalRoot : root.hash;
       out[key] = this.external === 'copy' ? `external_files/${root.hash}` : root.mappedRoot;
@@ -211,7 +242,7 @@ export class PackExporter {
     const chunk = this.opts.manifestChunk ?? DEFAULT_MANIFEST_CHUNK;
     const manifests: string[] = [];
     if (this.documentFiles.length) manifests.push(...(await writeDocumentsManifest(this.dir, this.documentFiles, chunk)));
-    if (this.external !== 'ignore') {
+    if (this.external === 'manifest' || this.external === 'copy') {
       for (const root of this.roots.values()) {
         const files = this.external === 'copy' ? planCopies(root).map((p) => p.target) : [...root.files];
         manifests.push(...(await writeExternalFilesManifest(this.dir, root.hash, files, chunk)));

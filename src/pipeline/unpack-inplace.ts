@@ -69,7 +69,7 @@ function isAbsolute(p: string, platform: NodeJS.Platform): boolean {
 }
 
 /** A catalog name must make a plain file name. */
-function checkName(name: string): void {
+export function checkName(name: string): void {
   if (name === '' || /[/\\\0]/.test(name) || name === '.' || name === '..') {
     throw new PackStreamError('E_USAGE', `'${name}' cannot be a catalog name: it must be a plain file name (no slashes)`, { subject: name });
   }
@@ -84,7 +84,7 @@ async function isFile(p: string): Promise<boolean> {
 }
 
 /** Replace `file` whole: write a temporary sibling, then rename over it. */
-async function replaceFileAtomic(file: string, text: string): Promise<void> {
+export async function replaceFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
   try {
@@ -162,6 +162,26 @@ export function unpackedCatalogDocument(
   return catalog;
 }
 
+/**
+ * Where unpack writes catalog `name`, and the source to merge into if that
+ * name is taken: E_EXISTS without merging, or when the name is defined
+ * outside the user-writable file (databroker-unpack's rules).
+ */
+export async function existingSource(name: string, merge: boolean, opts: SearchEnv = {}): Promise<{ destFile: string; existing: Obj | undefined }> {
+  const destFile = path.join(userDataDir(opts), `databroker_unpack_${name}.yml`);
+  const { catalogs } = await discoverCatalogs(opts);
+  const taken = catalogs.find((c) => c.name === name);
+  if (!taken) return { destFile, existing: undefined };
+  if (!merge) throw new PackStreamError('E_EXISTS', `a catalog named '${name}' already exists (${taken.file})`, { subject: name });
+  if (!(await isFile(destFile))) {
+    throw new PackStreamError('E_EXISTS', `a catalog named '${name}' exists (${taken.file}) but not in the user-writable location ${destFile}; pick a different catalog name`, { subject: name });
+  }
+  const current = await loadYamlFile(destFile);
+  const src = isObj(current) && isObj(current.sources) ? current.sources[name] : undefined;
+  if (!isObj(src)) throw new PackStreamError('E_BAD_CATALOG', `${destFile} has no source named '${name}' to merge into`, { subject: destFile });
+  return { destFile, existing: src };
+}
+
 /** unpack_inplace(path, name, merge): returns where the catalog YAML was written. */
 export async function unpackInplace(packPath: string, name: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   checkName(name);
@@ -176,21 +196,7 @@ export async function unpackInplace(packPath: string, name: string, opts: Unpack
   const catalogFile = path.join(absPack, 'catalog.yml');
   if (!(await isFile(catalogFile))) throw new PackStreamError('E_NO_SOURCE', `could not find 'catalog.yml' in ${packPath}`, { subject: packPath });
 
-  const destFile = path.join(userDataDir(opts), `databroker_unpack_${name}.yml`);
-  const { catalogs } = await discoverCatalogs(opts);
-  const taken = catalogs.find((c) => c.name === name);
-  let existing: Obj | undefined;
-  if (taken) {
-    if (!merge) throw new PackStreamError('E_EXISTS', `a catalog named '${name}' already exists (${taken.file})`, { subject: name });
-    if (!(await isFile(destFile))) {
-      throw new PackStreamError('E_EXISTS', `a catalog named '${name}' exists (${taken.file}) but not in the user-writable location ${destFile}; pick a different catalog name`, { subject: name });
-    }
-    const current = await loadYamlFile(destFile);
-    const src = isObj(current) && isObj(current.sources) ? current.sources[name] : undefined;
-    if (!isObj(src)) throw new PackStreamError('E_BAD_CATALOG', `${destFile} has no source named '${name}' to merge into`, { subject: destFile });
-    existing = src;
-  }
-
+  const { destFile, existing } = await existingSource(name, merge, opts);
   const catalog = unpackedCatalogDocument(await loadYamlFile(catalogFile), packPath, name, existing, { cwd, ...(opts.platform ? { platform: opts.platform } : {}) });
   await replaceFileAtomic(destFile, dumpYaml(catalog));
   return { name, file: destFile, merged: existing !== undefined, catalog };

@@ -102,19 +102,46 @@ export class AtomicFileWriter {
   }
 
   /** Queue bytes; resolves once they are handed to the OS when the buffer is full (backpressure). */
-  async write(bytes: Buffer): Promise<void> {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
+  async write(bytes: Buffer | readonly Buffer[]): Promise<void> {
+    for (const b of Buffer.isBuffer(bytes) ? [bytes] : bytes) {
+      this.pending.push(b);
+      this.pendingBytes += b.length;
+    }
     if (this.pendingBytes >= this.chunkBytes) await this.flush();
   }
 
   async flush(): Promise<void> {
     if (!this.fh || this.pendingBytes === 0) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const total = this.pendingBytes;
+    const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    await this.fh.write(data, 0, data.length);
-    this.bytesWritten += data.length;
+    if (pending.length === 1) {
+      await this.fh.write(pending[0]!, 0, total);
+    } else {
+      // Small records are joined; large buffers (detector frames) go to the OS as they are.
+      const out: Buffer[] = [];
+      let run: Buffer[] = [];
+      let runBytes = 0;
+      const close = () => {
+        if (run.length) out.push(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+        run = [];
+        runBytes = 0;
+      };
+      for (const b of pending) {
+        if (b.length >= 64 * 1024) {
+          close();
+          out.push(b);
+        } else {
+          run.push(b);
+          runBytes += b.length;
+        }
+      }
+      close();
+      if (out.length === 1) await this.fh.write(out[0]!, 0, total);
+      else await this.fh.writev(out);
+    }
+    this.bytesWritten += total;
   }
 
   async commit(): Promise<void> {

@@ -1,16 +1,19 @@
 /**
  * Turn a SOURCE argument into a Catalog: a catalog YAML (optionally `FILE#NAME`),
  * a pack directory (its catalog.yml), a directory of run files, a glob, a
- * single run file, or (when it is none of these) a catalog name that Python
- * databroker knows (src/catalogs/discovery.ts).
+ * single run file, a `mongodb://host/db` URI (a mongo_normalized database), or
+ * (when it is none of these) a catalog name that Python databroker knows
+ * (src/catalogs/discovery.ts).
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { openNamedCatalog } from '../catalogs/discovery.js';
 import { PackStreamError } from '../errors.js';
 import type { Catalog } from '../types.js';
-import { fileCatalogFromEntry, readCatalogSources } from './catalog-yaml.js';
+import { fileCatalogFromEntry, MONGO_DRIVER, readCatalogSources, resolvedRootMap } from './catalog-yaml.js';
 import { FileCatalog, formatOfFile } from './file-catalog.js';
+import { MongoCatalog } from './mongo-catalog.js';
+import { isMongoUri } from './mongo-connection.js';
 
 async function kind(p: string): Promise<'file' | 'dir' | null> {
   try {
@@ -32,10 +35,12 @@ export async function openCatalogYaml(file: string, name?: string): Promise<Cata
   } else {
     throw new PackStreamError('E_BAD_CATALOG', `${file} holds ${entries.length} sources (${entries.map((e) => e.name).join(', ')}); name one as ${file}#NAME`, { subject: file });
   }
+  if (entry.driver === MONGO_DRIVER) return MongoCatalog.fromArgs(entry.args, `${file}#${entry.name}`, resolvedRootMap(entry));
   return fileCatalogFromEntry(entry);
 }
 
 export async function openSource(source: string): Promise<Catalog> {
+  if (isMongoUri(source)) return MongoCatalog.fromUri(source);
   const hash = source.lastIndexOf('#');
   if (hash > 0 && /\.ya?ml$/.test(source.slice(0, hash))) {
     return openCatalogYaml(path.resolve(source.slice(0, hash)), source.slice(hash + 1));

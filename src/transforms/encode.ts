@@ -10,6 +10,11 @@ import type { DocPair, Format } from '../types.js';
 import { datumAsRow, eventAsRow, packDatumPage, packEventPage } from './pages.js';
 
 export type Encoder = (pair: DocPair) => Buffer;
+/** An encoder whose output is a list of buffers; large binary payloads (frames) are the documents' own, not copies. */
+export type PartsEncoder = (pair: DocPair) => Buffer[];
+
+/** Binary payloads from this size on are written by reference (see MsgpackEncoder). */
+const BY_REFERENCE = 64 * 1024;
 
 /**
  * suitcase-msgpack writes pages only: an event or datum becomes a one-row page,
@@ -17,19 +22,27 @@ export type Encoder = (pair: DocPair) => Buffer;
  * (an empty buffer).
  */
 export function msgpackEncoder(): Encoder {
-  const enc = new MsgpackEncoder();
+  const parts = msgpackPartsEncoder(Infinity);
   return (pair) => {
-    if (pair.rawFormat === 'msgpack' && pair.raw !== undefined) return pair.raw as Buffer;
-    if (pair.name === 'stream_resource' || pair.name === 'stream_datum') return Buffer.alloc(0);
+    const out = parts(pair);
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  };
+}
+
+export function msgpackPartsEncoder(refThreshold = BY_REFERENCE): PartsEncoder {
+  const enc = new MsgpackEncoder(64 * 1024, refThreshold);
+  return (pair) => {
+    if (pair.rawFormat === 'msgpack' && pair.raw !== undefined) return [pair.raw as Buffer];
+    if (pair.name === 'stream_resource' || pair.name === 'stream_datum') return [];
     if (pair.name === 'event') pair = { name: 'event_page', doc: packEventPage([eventAsRow(pair.doc)]) };
     else if (pair.name === 'datum') pair = { name: 'datum_page', doc: packDatumPage([datumAsRow(pair.doc)]) };
     try {
       enc.record(pair.name, pair.doc);
     } catch (e) {
-      enc.take();
+      enc.takeParts();
       throw new PackStreamError('E_ENCODE', `cannot encode ${pair.name} ${String(pair.doc.uid ?? pair.doc.datum_id ?? '')} as msgpack: ${(e as Error).message}`, { cause: e });
     }
-    return enc.take();
+    return enc.takeParts();
   };
 }
 
@@ -46,6 +59,13 @@ export function jsonlEncoder(opts: PyJsonOptions = {}): Encoder {
 
 export function encoderFor(format: Format, opts: PyJsonOptions = {}): Encoder {
   return format === 'msgpack' ? msgpackEncoder() : jsonlEncoder(opts);
+}
+
+/** Like encoderFor, but msgpack frames are passed by reference (for vectored writes). */
+export function partsEncoderFor(format: Format, opts: PyJsonOptions = {}): PartsEncoder {
+  if (format === 'msgpack') return msgpackPartsEncoder();
+  const json = jsonlEncoder(opts);
+  return (pair) => [json(pair)];
 }
 
 /** Stage: documents in, encoded records out. */

@@ -1,0 +1,71 @@
+/**
+ * Shared pieces of the MongoDB tests: a private intake/XDG sandbox (so unpack
+ * writes its YAML into a temp dir), unique database names, and reading a
+ * catalog's runs into arrays for comparison.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { deepEqual, type Doc } from '../../src/codec/values.js';
+import { stringifyPyJson } from '../../src/codec/pyjson.js';
+import type { Catalog, DocPair, RunRef } from '../../src/types.js';
+import { tempDir } from './files.js';
+
+export interface Sandbox {
+  root: string;
+  /** For child processes (CLI). */
+  env: Record<string, string | undefined>;
+  /** For library calls (SearchEnv). */
+  search: { env: NodeJS.ProcessEnv; platform: NodeJS.Platform; askConda: boolean };
+  userDir: string;
+}
+
+/** A private HOME, XDG_DATA_HOME, global dir (VIRTUAL_ENV) and intake config. */
+export function sandbox(): Sandbox {
+  const root = tempDir('pack-stream-mongo-');
+  const env: Record<string, string | undefined> = {
+    HOME: path.join(root, 'home'),
+    XDG_DATA_HOME: path.join(root, 'xdg'),
+    XDG_DATA_DIRS: path.join(root, 'share'),
+    VIRTUAL_ENV: path.join(root, 'venv'),
+    INTAKE_CONF_DIR: path.join(root, 'intake-conf'),
+    CONDA_PREFIX: undefined,
+    INTAKE_PATH: undefined,
+    INTAKE_CONF_FILE: undefined,
+    DATABROKER_TEST_MODE: undefined,
+  };
+  mkdirSync(env.HOME!, { recursive: true });
+  const search: NodeJS.ProcessEnv = { PATH: '' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) search[k] = v;
+  return { root, env, search: { env: search, platform: 'linux', askConda: false }, userDir: path.join(env.XDG_DATA_HOME!, 'intake') };
+}
+
+let counter = 0;
+/** A database name no other test (or earlier run against a shared MONGODB_URI) uses. */
+export function uniqueDb(prefix: string): string {
+  return `ps_${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`.slice(0, 60);
+}
+
+export async function docsOf(run: RunRef): Promise<DocPair[]> {
+  const out: DocPair[] = [];
+  for await (const p of run.documents()) out.push(p);
+  return out;
+}
+
+export async function runsOf(cat: Catalog, query?: Doc): Promise<RunRef[]> {
+  const out: RunRef[] = [];
+  for await (const r of cat.runs(query ? { query } : {})) out.push(r);
+  return out;
+}
+
+/** Describe the first difference between two runs' documents, or null if equal (types and key order included). */
+export function firstDifference(a: DocPair[], b: DocPair[]): string | null {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (!x || !y) return `document #${i}: ${x ? x.name : 'nothing'} vs ${y ? y.name : 'nothing'} (lengths ${a.length} vs ${b.length})`;
+    if (x.name !== y.name || !deepEqual(x.doc, y.doc)) {
+      return `document #${i}: ${x.name} ${stringifyPyJson(x.doc).slice(0, 300)}\n  vs ${y.name} ${stringifyPyJson(y.doc).slice(0, 300)}`;
+    }
+  }
+  return null;
+}
