@@ -50,7 +50,8 @@ export class FileRun implements RunRef {
   }
 }
 
-class BrokenFileRun implements BrokenRun {
+/** A run that cannot be read, from any source; its documents() throw its error. */
+export class BrokenRunRef implements BrokenRun {
   readonly start: Doc = {};
   constructor(
     readonly uid: string,
@@ -91,7 +92,7 @@ export async function openRunFile(file: string, format?: Format): Promise<RunRef
     return new FileRun(doc.uid, doc, file, fmt);
   } catch (e) {
     const err = e instanceof PackStreamError ? e : new PackStreamError('E_IO', `${file}: ${(e as Error).message}`, { subject: file, cause: e });
-    return new BrokenFileRun(guess, file, err);
+    return new BrokenRunRef(guess, file, err);
   }
 }
 

@@ -15,6 +15,7 @@
  *   for await (const run of cat.runs({ query: { plan_name: 'scan' } })) ...
  *   await cat.close();
  */
+import { BrokenRunRef } from './file-catalog.js';
 import type { Db, MongoClient } from 'mongodb';
 import { MongoServerError } from 'mongodb';
 import { decodeStored, toBson } from '../codec/bson.js';
@@ -36,25 +37,6 @@ export interface MongoCatalogOptions {
   description?: string;
   /** Batch size, cursor age and retry time for every read. */
   read?: ReadTuning;
-}
-
-/** A run whose start document cannot be used (no uid); reported as a failed run. */
-class BrokenMongoRun implements RunRef {
-  readonly start: Doc = {};
-  constructor(
-    readonly uid: string,
-    readonly location: string,
-    readonly error: PackStreamError,
-  ) {}
-  records(): AsyncIterable<DocPair> {
-    const err = this.error;
-    return (async function* () {
-      throw err;
-    })();
-  }
-  documents(): AsyncIterable<DocPair> {
-    return this.records();
-  }
 }
 
 export class MongoRun implements RunRef {
@@ -163,7 +145,7 @@ export class MongoCatalog implements Catalog {
     const uid = raw.doc.uid;
     const location = `${hidePassword(this.mds)}#${typeof uid === 'string' ? uid : raw.idKey}`;
     if (typeof uid !== 'string') {
-      return new BrokenMongoRun(raw.idKey, location, new PackStreamError('E_BAD_RUN', `run_start document ${raw.idKey} has no uid`, { subject: raw.idKey }));
+      return new BrokenRunRef(raw.idKey, location, new PackStreamError('E_BAD_RUN', `run_start document ${raw.idKey} has no uid`, { subject: raw.idKey }));
     }
     return new MongoRun(uid, raw.doc, location, () => this.collections(), this.opts.read ?? {});
   }
