@@ -23,31 +23,8 @@ import {
 import { openSource } from '../src/sources/open.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/files.js';
+import { sandbox, type Sandbox } from './helpers/sandbox.js';
 import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
-
-interface Sandbox {
-  root: string;
-  env: Record<string, string | undefined>;
-  userDir: string;
-  globalDir: string;
-}
-
-function sandbox(): Sandbox {
-  const root = tempDir();
-  const env = {
-    HOME: path.join(root, 'home'),
-    XDG_DATA_HOME: path.join(root, 'xdg'),
-    XDG_DATA_DIRS: path.join(root, 'share'),
-    VIRTUAL_ENV: path.join(root, 'venv'),
-    INTAKE_CONF_DIR: path.join(root, 'intake-conf'),
-    CONDA_PREFIX: undefined,
-    INTAKE_PATH: undefined,
-    INTAKE_CONF_FILE: undefined,
-    DATABROKER_TEST_MODE: undefined,
-  };
-  mkdirSync(env.HOME, { recursive: true });
-  return { root, env, userDir: path.join(env.XDG_DATA_HOME, 'intake'), globalDir: path.join(env.VIRTUAL_ENV, 'share', 'intake') };
-}
 
 function libEnv(sb: Sandbox, extra: Record<string, string | undefined> = {}): { env: NodeJS.ProcessEnv; platform: NodeJS.Platform; cwd: string } {
   const env: NodeJS.ProcessEnv = { PATH: '' };

@@ -15,40 +15,11 @@ import { parse } from 'yaml';
 import { pathlibAbsolute, unpackedCatalogDocument, unpackInplace } from '../src/pipeline/unpack-inplace.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir, treeDigest } from './helpers/files.js';
+import { sandbox, type Sandbox } from './helpers/sandbox.js';
 import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
 
 const SIMPLE_HASH = 'f8483b80395561ac779a5425da6646ca';
 const ANOTHER_HASH = '6dd0c365fe571bb2a00c63e1623fa298';
-
-interface Sandbox {
-  root: string;
-  env: Record<string, string | undefined>;
-  userDir: string;
-}
-
-/** A private HOME, XDG_DATA_HOME, global dir (VIRTUAL_ENV) and intake config for one test. */
-function sandbox(): Sandbox {
-  const root = tempDir();
-  const env = {
-    HOME: path.join(root, 'home'),
-    XDG_DATA_HOME: path.join(root, 'xdg'),
-    XDG_DATA_DIRS: path.join(root, 'share'),
-    VIRTUAL_ENV: path.join(root, 'venv'),
-    INTAKE_CONF_DIR: path.join(root, 'intake-conf'),
-    CONDA_PREFIX: undefined,
-    INTAKE_PATH: undefined,
-    INTAKE_CONF_FILE: undefined,
-    DATABROKER_TEST_MODE: undefined,
-  };
-  mkdirSync(env.HOME, { recursive: true });
-  return { root, env, userDir: path.join(env.XDG_DATA_HOME, 'intake') };
-}
-
-function libEnv(sb: Sandbox): { env: NodeJS.ProcessEnv; platform: NodeJS.Platform } {
-  const env: NodeJS.ProcessEnv = { PATH: '' };
-  for (const [k, v] of Object.entries(sb.env)) if (v !== undefined) env[k] = v;
-  return { env, platform: 'linux' };
-}
 
 function readYaml(file: string): unknown {
   return parse(readFileSync(file, 'utf8'), { version: '1.1' });
@@ -313,11 +284,11 @@ t.test('the library call, and a moved pack', { skip: SKIP_VECTORS }, async (t) =
   const moved = path.join(sb.root, 'elsewhere', 'moved');
   mkdirSync(path.dirname(moved));
   cpSync(first, moved, { recursive: true });
-  const result = await unpackInplace(moved, 'lib', libEnv(sb));
+  const result = await unpackInplace(moved, 'lib', sb.search);
   t.equal(result.file, path.join(sb.userDir, 'databroker_unpack_lib.yml'));
   t.equal(result.merged, false);
   t.same(readYaml(result.file), expectedSimple('lib', moved), 'paths point at where the pack is now');
-  await t.rejects(unpackInplace(moved, 'lib', { ...libEnv(sb), merge: false }), { code: 'E_EXISTS' });
+  await t.rejects(unpackInplace(moved, 'lib', { ...sb.search, merge: false }), { code: 'E_EXISTS' });
   const packed = await runCli(['pack', 'lib', path.join(sb.root, 'repacked'), '--all', '--copy-external'], { env: sb.env });
   t.equal(packed.code, 0, packed.stderr);
   t.match(packed.stderr, /packed 3 run\(s\).*copied 1 external files/);

@@ -16,7 +16,7 @@ import { NdArray, NdScalar } from '../codec/ndarray.js';
 import { pyFloat, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { closeH5, openH5, readRows } from './h5lib.js';
-import { frameFiles, int, kw, stack } from './kwargs.js';
+import { frameFiles, pointFrames, stack } from './kwargs.js';
 import type { Handler, HandlerFactory } from './types.js';
 
 type H5File = Awaited<ReturnType<typeof openH5>>;
@@ -36,16 +36,16 @@ function fileOnce(file: string): { get(): Promise<H5File>; close(): void } {
 
 function sliceHandler(key: string): HandlerFactory {
   return (fp, rk): Handler => {
-    const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+    const frames = pointFrames(rk);
     const file = fileOnce(fp);
     return {
       resourceFiles: () => [fp],
       filesForDatum: () => [fp],
       read: async (dk) => {
-        const pn = int(kw(dk, 'point_number'), 'point_number');
-        const rows = readRows(await file.get(), key, fp, pn * fpp, (pn + 1) * fpp);
+        const { pn, start, stop } = frames.of(dk);
+        const rows = readRows(await file.get(), key, fp, start, stop);
         if (rows.shape[0] === 0) {
-          throw new PackStreamError('E_HANDLER', `${fp}: point_number ${pn} with frame_per_point ${fpp} is beyond the end of ${key} (Invalid slicing bounds)`, { subject: fp });
+          throw new PackStreamError('E_HANDLER', `${fp}: point_number ${pn} with frame_per_point ${frames.fpp} is beyond the end of ${key} (Invalid slicing bounds)`, { subject: fp });
         }
         return rows;
       },
@@ -94,16 +94,16 @@ export function epicsTimestamps(sec: NdArray, nsec: NdArray, file: string): Valu
 }
 
 const timestampHandler: HandlerFactory = (fp, rk) => {
-  const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+  const frames = pointFrames(rk);
   const file = fileOnce(fp);
   return {
     resourceFiles: () => [fp],
     filesForDatum: () => [fp],
     read: async (dk) => {
-      const pn = int(kw(dk, 'point_number'), 'point_number');
+      const { start, stop } = frames.of(dk);
       const f = await file.get();
-      const sec = readRows(f, TS_SEC, fp, pn * fpp, (pn + 1) * fpp);
-      const nsec = readRows(f, TS_NSEC, fp, pn * fpp, (pn + 1) * fpp);
+      const sec = readRows(f, TS_SEC, fp, start, stop);
+      const nsec = readRows(f, TS_NSEC, fp, start, stop);
       return epicsTimestamps(sec, nsec, fp);
     },
     close: () => file.close(),

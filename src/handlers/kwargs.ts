@@ -37,6 +37,26 @@ export function withSep(p: string): string {
   return p.endsWith('/') ? p : `${p}/`;
 }
 
+/**
+ * The frames of one point: [pn*fpp, (pn+1)*fpp), as the area-detector handlers
+ * slice by `point_number` and `frame_per_point`.
+ */
+export interface PointFrames {
+  fpp: number;
+  of(datumKwargs: Doc): { pn: number; start: number; stop: number };
+}
+
+export function pointFrames(rk: Doc): PointFrames {
+  const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+  return {
+    fpp,
+    of: (dk) => {
+      const pn = int(kw(dk, 'point_number'), 'point_number');
+      return { pn, start: pn * fpp, stop: (pn + 1) * fpp };
+    },
+  };
+}
+
 /** Template-based per-frame files (AD_TIFF, AD_HDF5_SINGLE): j in [pn*fpp, (pn+1)*fpp). */
 export interface FrameFiles {
   fpp: number;
@@ -46,13 +66,13 @@ export interface FrameFiles {
 export function frameFiles(filePath: string, rk: Doc): FrameFiles {
   const template = String(kw(rk, 'template'));
   const filename = fmtArg(kw(rk, 'filename'));
-  const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+  const frames = pointFrames(rk);
   return {
-    fpp,
+    fpp: frames.fpp,
     forPoint: (dk) => {
-      const pn = int(kw(dk, 'point_number'), 'point_number');
+      const { start, stop } = frames.of(dk);
       const out: string[] = [];
-      for (let j = pn * fpp; j < (pn + 1) * fpp; j++) out.push(pyPercentFormat(template, [withSep(filePath), filename, j]));
+      for (let j = start; j < stop; j++) out.push(pyPercentFormat(template, [withSep(filePath), filename, j]));
       return out;
     },
   };

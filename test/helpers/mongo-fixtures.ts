@@ -3,41 +3,11 @@
  * writes its YAML into a temp dir), unique database names, and reading a
  * catalog's runs into arrays for comparison.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { deepEqual, type Doc } from '../../src/codec/values.js';
 import { stringifyPyJson } from '../../src/codec/pyjson.js';
 import type { Catalog, DocPair, RunRef } from '../../src/types.js';
-import { tempDir } from './files.js';
 
-export interface Sandbox {
-  root: string;
-  /** For child processes (CLI). */
-  env: Record<string, string | undefined>;
-  /** For library calls (SearchEnv). */
-  search: { env: NodeJS.ProcessEnv; platform: NodeJS.Platform; askConda: boolean };
-  userDir: string;
-}
-
-/** A private HOME, XDG_DATA_HOME, global dir (VIRTUAL_ENV) and intake config. */
-export function sandbox(): Sandbox {
-  const root = tempDir('pack-stream-mongo-');
-  const env: Record<string, string | undefined> = {
-    HOME: path.join(root, 'home'),
-    XDG_DATA_HOME: path.join(root, 'xdg'),
-    XDG_DATA_DIRS: path.join(root, 'share'),
-    VIRTUAL_ENV: path.join(root, 'venv'),
-    INTAKE_CONF_DIR: path.join(root, 'intake-conf'),
-    CONDA_PREFIX: undefined,
-    INTAKE_PATH: undefined,
-    INTAKE_CONF_FILE: undefined,
-    DATABROKER_TEST_MODE: undefined,
-  };
-  mkdirSync(env.HOME!, { recursive: true });
-  const search: NodeJS.ProcessEnv = { PATH: '' };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) search[k] = v;
-  return { root, env, search: { env: search, platform: 'linux', askConda: false }, userDir: path.join(env.XDG_DATA_HOME!, 'intake') };
-}
+export { sandbox, type Sandbox } from './sandbox.js';
 
 let counter = 0;
 /** A database name no other test (or earlier run against a shared MONGODB_URI) uses. */
