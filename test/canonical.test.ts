@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import path from 'node:path';
-import { PyFloat, type Doc } from '../src/codec/values.js';
+import { PyFloat, type Doc, type Value } from '../src/codec/values.js';
 import { canonicalDocuments } from '../src/transforms/canonical.js';
 import { readMsgpackRecords } from '../src/sources/msgpack-records.js';
 import type { DocPair } from '../src/types.js';
@@ -100,4 +100,15 @@ t.test('a run without a stop ends after its events', async (t) => {
   const run = twoStreamRun().slice(0, -1);
   const out = await canon(run);
   t.equal(out[out.length - 1]!.name, 'event_page');
+});
+
+t.test('an event whose data keys are integer-like keeps their order in its page', async (t) => {
+  const data = new Map<string, Value>([['b', 1], ['0', 2]]);
+  const out = await canon([
+    ['start', { uid: 'R', time: 0 }],
+    ['descriptor', { uid: 'D', name: 'primary', run_start: 'R', time: 0, data_keys: {} }],
+    ['event', { descriptor: 'D', uid: 'e', time: 1, seq_num: 1, data: data as unknown as Doc, timestamps: { b: 1 } }],
+  ]);
+  const page = out.find((p) => p.name === 'event_page')!.doc;
+  t.same([...(page.data as unknown as Map<string, Value>).keys()], ['b', '0']);
 });

@@ -23,7 +23,7 @@ import { PackStreamError } from '../errors.js';
 import type { Handler } from '../handlers/types.js';
 import type { DocPair } from '../types.js';
 import { HandlerRegistry, READABLE_SPECS, resourceFilePath } from './handlers.js';
-import { datumAsRow, packEventPage, unpackDatumPage, unpackEventPage, type EventRow } from './pages.js';
+import { datumAsRow, eventAsRow, packEventPage, unpackDatumPage, unpackEventPage, type EventRow } from './pages.js';
 
 export interface FillOptions {
   registry?: HandlerRegistry;
@@ -206,7 +206,7 @@ export class DatumFiller {
     }
     if (pair.name === 'event') {
       const doc = pair.doc;
-      const row = eventRow(doc);
+      const row = eventAsRow(doc);
       const hasFilled = Object.prototype.hasOwnProperty.call(doc, 'filled');
       const { promise, datums } = this.fillRows([row], hasFilled);
       if (datums === 0) return { promise: Promise.resolve(pair), datums };
@@ -232,18 +232,6 @@ export class DatumFiller {
   }
 }
 
-function eventRow(ev: Doc): EventRow {
-  const asMap = (v: Value | undefined): Doc => (isPlainDoc(v) ? v : v instanceof Map ? (v as unknown as Doc) : {});
-  return {
-    descriptor: ev.descriptor ?? null,
-    uid: ev.uid ?? null,
-    time: ev.time ?? null,
-    seq_num: ev.seq_num ?? null,
-    data: asMap(ev.data),
-    timestamps: asMap(ev.timestamps),
-    filled: asMap(ev.filled),
-  };
-}
 
 /**
  * Stage: documents in, filled documents out (same order); resources, datums

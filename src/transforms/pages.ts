@@ -17,7 +17,8 @@ export interface EventRow {
 }
 
 function asDoc(v: Value | undefined): Doc {
-  if (v instanceof Map) return Object.fromEntries([...v].filter(([k]) => typeof k === 'string')) as Doc;
+  // A Map (integer-like keys) stays a Map so its key order survives the page helpers.
+  if (v instanceof Map) return v as unknown as Doc;
   return isPlainDoc(v) ? v : {};
 }
 
