@@ -106,3 +106,23 @@ t.test('NPY files', async (t) => {
   t.throws(() => parseNpy(npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", Buffer.alloc(8)), 'obj.npy'), { code: 'E_UNSUPPORTED', message: /allow_pickle=False/ });
   t.throws(() => parseNpy(npy("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }\n", Buffer.alloc(4)), 's.npy'), { code: 'E_UNSUPPORTED', message: /structured/ });
 });
+
+t.test('decoded msgpack-numpy maps are written to JSON and BSON as NumpyEncoder writes them', async (t) => {
+  const { toBson } = await import('../src/codec/bson.js');
+  const { numpyOfMsgpackMap } = await import('../src/codec/ndarray.js');
+  // Golden bytes from msgpack.packb(..., default=msgpack_numpy.encode, use_bin_type=True):
+  // np.arange(4, dtype='<i4').reshape(2, 2), np.int64(7), np.float32(0.5), np.float32(2.0), np.bool_(True).
+  const arr = decode(Buffer.from('85c4026e64c3c40474797065a33c6934c4046b696e64c400c4057368617065920202c40464617461c41000000000010000000200000003000000', 'hex'));
+  const i64 = decode(Buffer.from('83c4026e64c2c40474797065a33c6938c40464617461c4080700000000000000', 'hex'));
+  const f32 = decode(Buffer.from('83c4026e64c2c40474797065a33c6634c40464617461c4040000003f', 'hex'));
+  const f2 = decode(Buffer.from('83c4026e64c2c40474797065a33c6634c40464617461c40400000040', 'hex'));
+  const b1 = decode(Buffer.from('83c4026e64c2c40474797065a37c6231c40464617461c40101', 'hex'));
+  t.ok(arr instanceof Map, 'a msgpack-numpy map decodes to an ordered Map with bin keys');
+  const doc = { data: { img: [arr], n: i64, x: f32, y: f2, b: b1 } };
+  t.equal(stringifyPyJson(doc as never), '{"data": {"img": [[[0, 1], [2, 3]]], "n": 7, "x": 0.5, "y": 2.0, "b": true}}', 'JSON: tolist() and item()');
+  t.same(toBson(doc as never), { data: { img: [[[0, 1], [2, 3]]], n: 7, x: 0.5, y: 2, b: true } }, 'BSON: the same values');
+  const y = (toBson(doc as never) as { data: { y: unknown } }).data.y;
+  t.equal((y as { _bsontype?: string })._bsontype, 'Double', 'a whole float32 stays a BSON double');
+  t.equal(numpyOfMsgpackMap(new Map([[Buffer.from('nd'), 'yes']]) as never), undefined, 'other bin-keyed maps are left alone');
+  t.throws(() => stringifyPyJson(new Map([[Buffer.from('k'), 1]]) as never), /keys must be str/, 'and still cannot be JSON');
+});

@@ -17,6 +17,7 @@
 import { Binary, Double, Int32, Long, ObjectId } from 'mongodb';
 import { PackStreamError } from '../errors.js';
 import { makeDoc } from './msgpack.js';
+import { numpyOfMsgpackMap } from './ndarray.js';
 import { PyFloat, isEncodable, isPlainDoc, type Doc, type Value } from './values.js';
 
 /** A stored document: the event-model document and its `_id`, kept apart. */
@@ -260,6 +261,9 @@ export function toBson(v: Value, opts: ToBsonOptions = {}, path = '$'): unknown 
     });
   }
   if (v instanceof Map) {
+    // msgpack-numpy values go in as suitcase-mongo stores them (event_model.sanitize_doc).
+    const np = numpyOfMsgpackMap(v);
+    if (np !== undefined) return toBson(np.toJsonValue(), opts, path);
     const out = new Map<string, unknown>();
     for (const [k, x] of v) {
       if (typeof k !== 'string') throw encodeError(opts, path, 'a map with binary keys (msgpack-numpy) cannot be stored in MongoDB');

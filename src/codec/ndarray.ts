@@ -311,3 +311,36 @@ export class NdScalar {
     return new NdArray(this.dtype, [], this.data).toPyJson();
   }
 }
+
+function bytesKeyed(m: PyMap, key: Buffer): Value | undefined {
+  for (const [k, v] of m) if (typeof k !== 'string' && key.equals(k)) return v;
+  return undefined;
+}
+
+/**
+ * The numpy value a msgpack-numpy map stands for, as msgpack_numpy.decode
+ * builds it (`{nd: True, type, kind, shape, data}` an array, `{nd: False, type,
+ * data}` a scalar); undefined for any other map, and for structured or object
+ * arrays (kind V or O), which have no plain JSON or BSON form. Python readers
+ * decode such maps to numpy, then write JSON or MongoDB documents through
+ * event-model's NumpyEncoder (`tolist()` / `.item()`), so our encoders do too.
+ */
+export function numpyOfMsgpackMap(m: PyMap): NdArray | NdScalar | undefined {
+  const nd = bytesKeyed(m, KEY.nd);
+  if (nd !== true && nd !== false) return undefined;
+  let type = bytesKeyed(m, KEY.type);
+  const data = bytesKeyed(m, KEY.data);
+  if (type instanceof Uint8Array) type = Buffer.from(type).toString('latin1');
+  if (typeof type !== 'string' || !(data instanceof Uint8Array)) return undefined;
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  try {
+    if (nd === false) return new NdScalar(type, buf);
+    const kind = bytesKeyed(m, KEY.kind);
+    if (kind instanceof Uint8Array && kind.length > 0) return undefined;
+    const shape = bytesKeyed(m, KEY.shape);
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) return undefined;
+    return new NdArray(type, shape as number[], buf);
+  } catch {
+    return undefined; // not a dtype we read: left as a map, so the encoder names it
+  }
+}

@@ -7,6 +7,7 @@
  * a float (PyFloat). Writing reproduces `json.dumps(obj)` byte for byte:
  * `", "` and `": "` separators, ensure_ascii escaping, Python float repr.
  */
+import { numpyOfMsgpackMap } from './ndarray.js';
 import { PyFloat, needsOrderedMap, isPlainDoc, type Doc, type Encodable, type PyMap, type Value } from './values.js';
 
 export class JsonSyntaxError extends Error {
@@ -282,6 +283,8 @@ function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
   if (v instanceof Map) {
     const conv = opts.toJsonValue?.(v);
     if (conv !== undefined) { write(conv, out, opts); return; }
+    const np = numpyOfMsgpackMap(v);
+    if (np !== undefined) { out.push(np.toPyJson()); return; }
     out.push('{');
     let first = true;
     for (const [k, x] of v) {

@@ -100,10 +100,8 @@ export async function sameOutput(t: Tap.Test, py: string, ours: string, format: 
 const READ = String.raw`
 import sys, json
 import numpy as np
-def enc(o):
-    if isinstance(o, np.ndarray): return ['ndarray', o.dtype.str, o.tolist()]
-    if isinstance(o, np.generic): return ['numpy', o.dtype.str, o.item()]
-    raise TypeError(repr(o))
+from event_model import NumpyEncoder
+enc = NumpyEncoder().default  # numpy values as JSON and MongoDB get them
 def docs(run):
     out = []
     for name, doc in run.canonical(fill='no'):

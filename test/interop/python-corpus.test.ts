@@ -1,6 +1,7 @@
 /**
  * Both directions on the RunEngine corpus (scripts/make_catalog.py --corpus
- * full, as a msgpack and a JSONL catalog), for each external-file mode:
+ * full, as a msgpack and a JSONL catalog), for each external-file mode and
+ * across formats:
  *
  * - same input, same output: Python databroker-pack and pack-stream pack the
  *   corpus with the same --salt; the packs agree file by file (document files
@@ -29,29 +30,37 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
   const databrokerPack = (catalogDir: string, name: string, dest: string, format: string, args: string[]) =>
     pythonTool(python as string, 'databroker-pack', [name, dest, '--all', '--salt', SALT, '--format', format, ...args], envWith({ INTAKE_PATH: catalogDir, HOME: home }));
 
-  for (const format of ['msgpack', 'jsonl'] as const) {
-    const corpus = path.join(dir, `corpus-${format}`);
-    for (const [mode, args] of Object.entries(MODES)) {
-      await t.test(`${format}, ${mode}`, async (t) => {
-        const py = path.join(dir, `py-${format}-${mode}`);
-        const ours = path.join(dir, `ps-${format}-${mode}`);
-        const p = databrokerPack(corpus, 'example', py, format, args);
-        t.equal(p.code, 0, 'databroker-pack exits 0', { stderr: p.stderr.slice(-2000) });
-        const r = await runCli(['pack', path.join(corpus, 'catalog.yml'), ours, '--all', '--salt', SALT, '--format', format, ...args]);
-        t.equal(r.code, 0, 'pack-stream exits 0', { stderr: r.stderr });
-        await sameOutput(t, py, ours, format, 'same input');
-        pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(ours, 'catalog.yml'), 'Python reads pack-stream', runs, { images: mode !== 'ignore' });
+  // Each source format in each mode, and each across formats, so that both
+  // encoders write every document (same-format packs copy unchanged records).
+  const cases: [source: 'msgpack' | 'jsonl', format: 'msgpack' | 'jsonl', mode: string][] = [
+    ...Object.keys(MODES).map((m) => ['msgpack', 'msgpack', m] as const),
+    ...Object.keys(MODES).map((m) => ['jsonl', 'jsonl', m] as const),
+    ['msgpack', 'jsonl', 'manifest'],
+    ['jsonl', 'msgpack', 'copy'],
+  ];
+  for (const [source, format, mode] of cases) {
+    const corpus = path.join(dir, `corpus-${source}`);
+    const args = MODES[mode]!;
+    const tag = `${source}-${format}-${mode}`;
+    await t.test(`${source} catalog to ${format} pack, ${mode}`, async (t) => {
+      const py = path.join(dir, `py-${tag}`);
+      const ours = path.join(dir, `ps-${tag}`);
+      const p = databrokerPack(corpus, 'example', py, format, args);
+      t.equal(p.code, 0, 'databroker-pack exits 0', { stderr: p.stderr.slice(-2000) });
+      const r = await runCli(['pack', path.join(corpus, 'catalog.yml'), ours, '--all', '--salt', SALT, '--format', format, ...args]);
+      t.equal(r.code, 0, 'pack-stream exits 0', { stderr: r.stderr });
+      await sameOutput(t, py, ours, format, 'same input');
+      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(ours, 'catalog.yml'), 'Python reads pack-stream', runs, { images: mode !== 'ignore' });
 
-        // Re-pack databroker-pack's pack with both tools (Python finds it by name).
-        const rePy = path.join(dir, `py2-${format}-${mode}`);
-        const reOurs = path.join(dir, `re-${format}-${mode}`);
-        const p2 = databrokerPack(py, 'packed_catalog', rePy, format, args);
-        t.equal(p2.code, 0, 'databroker-pack re-pack exits 0', { stderr: p2.stderr.slice(-2000) });
-        const r2 = await runCli(['pack', path.join(py, 'catalog.yml'), reOurs, '--all', '--salt', SALT, '--format', format, ...args]);
-        t.equal(r2.code, 0, 'pack-stream re-pack exits 0', { stderr: r2.stderr });
-        await sameOutput(t, rePy, reOurs, format, 're-pack of databroker-pack\'s pack');
-        pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(reOurs, 'catalog.yml'), 'Python reads the re-pack', runs, { images: mode !== 'ignore' });
-      });
-    }
+      // Re-pack databroker-pack's pack with both tools (Python finds it by name).
+      const rePy = path.join(dir, `py2-${tag}`);
+      const reOurs = path.join(dir, `re-${tag}`);
+      const p2 = databrokerPack(py, 'packed_catalog', rePy, format, args);
+      t.equal(p2.code, 0, 'databroker-pack re-pack exits 0', { stderr: p2.stderr.slice(-2000) });
+      const r2 = await runCli(['pack', path.join(py, 'catalog.yml'), reOurs, '--all', '--salt', SALT, '--format', format, ...args]);
+      t.equal(r2.code, 0, 'pack-stream re-pack exits 0', { stderr: r2.stderr });
+      await sameOutput(t, rePy, reOurs, format, 're-pack of databroker-pack\'s pack');
+      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(reOurs, 'catalog.yml'), 'Python reads the re-pack', runs, { images: mode !== 'ignore' });
+    });
   }
 });
