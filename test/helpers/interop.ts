@@ -92,9 +92,8 @@ export async function sameOutput(t: Tap.Test, py: string, ours: string, format: 
 
 /**
  * argv: source catalog.yml, source name, target, image check. The target is a
- * pack's catalog.yml (source `packed_catalog`), `databroker:NAME`
- * (databroker.catalog[NAME]) or `mongo:METADATA_URI:ASSET_URI`
- * (BlueskyMongoCatalog). Compares every run's canonical documents, resource
+ * pack's catalog.yml (source `packed_catalog`) or `databroker:NAME`
+ * (databroker.catalog[NAME]). Compares every run's canonical documents, resource
  * roots aside; with the image check, reads the image streams filled.
  */
 const READ = String.raw`
@@ -115,13 +114,9 @@ target = sys.argv[3]
 if target.startswith('databroker:'):
     import databroker
     pk = databroker.catalog[target[len('databroker:'):]]
-elif target.startswith('mongo:'):
-    from databroker._drivers.mongo_normalized import BlueskyMongoCatalog
-    md, assets = target[len('mongo:'):].split('|')
-    pk = BlueskyMongoCatalog(md, assets, root_map=json.loads(sys.argv[5]) if len(sys.argv) > 5 else {})
 else:
     pk = intake.open_catalog(target)['packed_catalog']
-rep = {'src': sorted(src), 'pack': sorted(pk), 'docs': 0, 'mismatch': [], 'names': set(), 'images': {}}
+rep = {'src': sorted(src), 'pack': sorted(pk), 'docs': 0, 'mismatch': [], 'names': set(), 'images': {}, 'catalog': type(pk).__name__}
 seq = lambda xs: [x for x in xs if x.startswith(('["start"', '["event', '["stop"'))]
 for uid in sorted(src):
     a, b = docs(src[uid]), docs(pk[uid])
@@ -147,6 +142,8 @@ export interface ReadReport {
   mismatch: string[];
   names: string[];
   images: Record<string, boolean>;
+  /** The Python class that read the target. */
+  catalog: string;
 }
 
 /** Python reads `target` (see READ) and compares it with the source catalog. */
@@ -156,10 +153,9 @@ export function pythonReads(
   target: string,
   what: string,
   runs: number,
-  opts: { env?: NodeJS.ProcessEnv; images?: boolean; rootMap?: Record<string, string> } = {},
+  opts: { env?: NodeJS.ProcessEnv; images?: boolean } = {},
 ): ReadReport {
   const args = [srcYaml, 'example', target, opts.images ? 'images' : 'no'];
-  if (opts.rootMap) args.push(JSON.stringify(opts.rootMap));
   const r = spawnSync(VENV_PYTHON, ['-c', READ, ...args], { encoding: 'utf8', env: opts.env ?? envWith({ HOME: tempDir() }), maxBuffer: 1 << 26 });
   t.equal(r.status, 0, `${what}: Python exits 0`, { stderr: r.stderr.slice(-3000) });
   const rep = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as ReadReport;
