@@ -14,7 +14,7 @@ import type { Sandbox } from './sandbox.js';
 
 export const SALT = 'interop-salt';
 export const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-export const MODES: Record<string, string[]> = { manifest: [], copy: ['--copy-external'], ignore: ['--ignore-external'] };
+export const MODES: Record<string, string[]> = { manifest: [], copy: ['--copy-external'], ignore: ['--ignore-external'], fill: ['--fill-external'] };
 
 /** process.env with a sandbox's variables applied (undefined removes one). */
 export function envWith(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -94,16 +94,18 @@ export async function sameOutput(t: Tap.Test, py: string, ours: string, format: 
  * argv: source catalog.yml, source name, target, image check. The target is a
  * pack's catalog.yml (source `packed_catalog`) or `databroker:NAME`
  * (databroker.catalog[NAME]). Compares every run's canonical documents, resource
- * roots aside; with the image check, reads the image streams filled.
+ * roots aside; `images` also reads the image streams filled; `filled` compares
+ * a filled pack with the source's filled documents, resources and datums aside.
  */
 const READ = String.raw`
 import sys, json
 import numpy as np
 from event_model import NumpyEncoder
 enc = NumpyEncoder().default  # numpy values as JSON and MongoDB get them
-def docs(run):
+def docs(run, fill='no'):
     out = []
-    for name, doc in run.canonical(fill='no'):
+    for name, doc in run.canonical(fill=fill):
+        if fill == 'yes' and name in ('resource', 'datum', 'datum_page'): continue
         doc = dict(doc)
         if name == 'resource': doc.pop('root')
         out.append(json.dumps([name, doc], default=enc))
@@ -119,7 +121,7 @@ else:
 rep = {'src': sorted(src), 'pack': sorted(pk), 'docs': 0, 'mismatch': [], 'names': set(), 'images': {}, 'catalog': type(pk).__name__}
 seq = lambda xs: [x for x in xs if x.startswith(('["start"', '["event', '["stop"'))]
 for uid in sorted(src):
-    a, b = docs(src[uid]), docs(pk[uid])
+    a, b = docs(src[uid], 'yes' if sys.argv[4] == 'filled' else 'no'), docs(pk[uid])
     if sorted(a) != sorted(b) or seq(a) != seq(b): rep['mismatch'].append(uid)
     rep['docs'] += len(b)
     rep['names'].update(json.loads(x)[0] for x in b)
@@ -153,16 +155,17 @@ export function pythonReads(
   target: string,
   what: string,
   runs: number,
-  opts: { env?: NodeJS.ProcessEnv; images?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv; images?: boolean; filled?: boolean } = {},
 ): ReadReport {
-  const args = [srcYaml, 'example', target, opts.images ? 'images' : 'no'];
+  const args = [srcYaml, 'example', target, opts.filled ? 'filled' : opts.images ? 'images' : 'no'];
   const r = spawnSync(VENV_PYTHON, ['-c', READ, ...args], { encoding: 'utf8', env: opts.env ?? envWith({ HOME: tempDir() }), maxBuffer: 1 << 26 });
   t.equal(r.status, 0, `${what}: Python exits 0`, { stderr: r.stderr.slice(-3000) });
   const rep = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as ReadReport;
   t.equal(rep.pack?.length, runs, `${what}: databroker lists all ${runs} runs`);
   t.same(rep.pack, rep.src, `${what}: the same uids as the source`);
   t.same(rep.mismatch, [], `${what}: every run's canonical documents equal the source's (${rep.docs} documents)`);
-  t.same(rep.names, ['datum_page', 'descriptor', 'event_page', 'resource', 'start', 'stop'], `${what}: resources and datums included`);
+  if (opts.filled) t.same(rep.names, ['descriptor', 'event_page', 'start', 'stop'], `${what}: filled, so no resources or datums`);
+  else t.same(rep.names, ['datum_page', 'descriptor', 'event_page', 'resource', 'start', 'stop'], `${what}: resources and datums included`);
   if (opts.images) {
     const imgs = Object.entries(rep.images ?? {});
     t.ok(imgs.length >= 2, `${what}: ${imgs.length} image streams read filled`);

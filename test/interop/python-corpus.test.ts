@@ -1,7 +1,7 @@
 /**
  * Both directions on the RunEngine corpus (scripts/make_catalog.py --corpus
- * full, as a msgpack and a JSONL catalog), for each external-file mode and
- * across formats:
+ * full, as a msgpack and a JSONL catalog), for each external-file mode
+ * (--fill-external included) and across formats:
  *
  * - same input, same output: Python databroker-pack and pack-stream pack the
  *   corpus with the same --salt; the packs agree file by file (document files
@@ -33,10 +33,11 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
   // Each source format in each mode, and each across formats, so that both
   // encoders write every document (same-format packs copy unchanged records).
   const cases: [source: 'msgpack' | 'jsonl', format: 'msgpack' | 'jsonl', mode: string][] = [
-    ...Object.keys(MODES).map((m) => ['msgpack', 'msgpack', m] as const),
-    ...Object.keys(MODES).map((m) => ['jsonl', 'jsonl', m] as const),
+    ...['manifest', 'copy', 'ignore', 'fill'].map((m) => ['msgpack', 'msgpack', m] as const),
+    ...['manifest', 'copy', 'ignore'].map((m) => ['jsonl', 'jsonl', m] as const),
     ['msgpack', 'jsonl', 'manifest'],
     ['jsonl', 'msgpack', 'copy'],
+    ['msgpack', 'jsonl', 'fill'],
   ];
   for (const [source, format, mode] of cases) {
     const corpus = path.join(dir, `corpus-${source}`);
@@ -50,7 +51,7 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
       const r = await runCli(['pack', path.join(corpus, 'catalog.yml'), ours, '--all', '--salt', SALT, '--format', format, ...args]);
       t.equal(r.code, 0, 'pack-stream exits 0', { stderr: r.stderr });
       await sameOutput(t, py, ours, format, 'same input');
-      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(ours, 'catalog.yml'), 'Python reads pack-stream', runs, { images: mode !== 'ignore' });
+      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(ours, 'catalog.yml'), 'Python reads pack-stream', runs, { images: mode === 'manifest' || mode === 'copy', filled: mode === 'fill' });
 
       // Re-pack databroker-pack's pack with both tools (Python finds it by name).
       const rePy = path.join(dir, `py2-${tag}`);
@@ -60,7 +61,7 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
       const r2 = await runCli(['pack', path.join(py, 'catalog.yml'), reOurs, '--all', '--salt', SALT, '--format', format, ...args]);
       t.equal(r2.code, 0, 'pack-stream re-pack exits 0', { stderr: r2.stderr });
       await sameOutput(t, rePy, reOurs, format, 're-pack of databroker-pack\'s pack');
-      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(reOurs, 'catalog.yml'), 'Python reads the re-pack', runs, { images: mode !== 'ignore' });
+      pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(reOurs, 'catalog.yml'), 'Python reads the re-pack', runs, { images: mode === 'manifest' || mode === 'copy', filled: mode === 'fill' });
     });
   }
 });
