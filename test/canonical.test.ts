@@ -45,7 +45,7 @@ async function canon(recs: Rec[]): Promise<DocPair[]> {
 
 t.test('streams, resources, datum pages of 5 and merged one-row event pages', async (t) => {
   const out = await canon(twoStreamRun());
-  const summary = out.map((p) => `${p.name}:${String(p.doc.uid ?? (p.name === 'datum_page' ? (p.doc.datum_id as string[]).join('|') : (p.doc.uid as string[] | undefined)?.[0]))}`);
+  const summary = out.map((p) => `${p.name}:${String(p.doc.uid ?? (p.name === 'datum_page' ? (p.doc.datum_id as string[]).join('|') : (p.doc.uid as unknown as string[] | undefined)?.[0]))}`);
   t.same(
     out.map((p) => p.name === 'event_page' ? `E:${(p.doc.uid as string[])[0]}` : p.name === 'datum_page' ? `DP:${(p.doc.datum_id as string[]).join(',')}` : `${p.name}:${String(p.doc.uid)}`),
     [

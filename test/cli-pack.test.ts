@@ -3,6 +3,7 @@
  * codes, one-line errors naming the thing, good runs packed anyway, sources
  * untouched.
  */
+import type { Test } from 'tap';
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ function catalogDir(): string {
   return dir;
 }
 
-async function expectFailure(t: Tap.Test, dir: string, args: string[], pattern: RegExp, goodRuns: number) {
+async function expectFailure(t: Test, dir: string, args: string[], pattern: RegExp, goodRuns: number) {
   const before = await treeDigest(path.join(dir, 'runs'));
   const dest = path.join(dir, 'out');
   const r = await runCli(['pack', path.join(dir, 'runs'), dest, ...args]);

@@ -10,6 +10,7 @@ import { readRecords } from '../src/sources/file-catalog.js';
 import { openSource } from '../src/sources/open.js';
 import { deepEqual, withField } from '../src/codec/values.js';
 import { rootHash } from '../src/transforms/root-hash.js';
+import type { DocPair } from '../src/types.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir, treeDigest } from './helpers/files.js';
 import { REPO } from './helpers/paths.js';
@@ -35,9 +36,9 @@ t.test('pack-stream pack examples/catalog DEST --all --copy-external', async (t)
   let runs = 0;
   for await (const run of source.runs()) {
     runs++;
-    const want = [];
+    const want: DocPair[] = [];
     for await (const p of run.documents()) want.push(p.name === 'resource' ? { name: p.name, doc: withField(p.doc, 'root', hash) } : p);
-    const got = [];
+    const got: DocPair[] = [];
     for await (const p of readRecords(path.join(dest, 'documents', `${run.uid}.msgpack`), 'msgpack')) got.push(p);
     t.equal(got.length, want.length, `${run.uid}: document count`);
     t.ok(got.every((p, i) => p.name === want[i]!.name && deepEqual(p.doc, want[i]!.doc)), `${run.uid}: documents equal`);

@@ -3,6 +3,7 @@
  * re-packing gives equal documents (byte-identical where unchanged), the
  * root-hash vector, and databroker-pack's root_map for every mode.
  */
+import type { Test } from 'tap';
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { exportCatalog, type ExportOptions } from '../src/pipeline/export.js';
 import { openSource } from '../src/sources/open.js';
 import { readRecords } from '../src/sources/file-catalog.js';
 import { rootHash } from '../src/transforms/root-hash.js';
-import { unpackDatumPage, unpackEventPage, eventAsRow, datumAsRow } from '../src/transforms/pages.js';
+import { unpackDatumPage, unpackEventPage, eventAsRow, datumAsRow, type DatumRow, type EventRow } from '../src/transforms/pages.js';
 import { deepEqual, withField, type Doc } from '../src/codec/values.js';
 import type { DocPair, Format } from '../src/types.js';
 import { listTree, tempDir, treeDigest } from './helpers/files.js';
@@ -26,7 +27,7 @@ async function records(file: string, format: Format): Promise<DocPair[]> {
   return out;
 }
 
-async function pack(t: Tap.Test, source: string, opts: ExportOptions) {
+async function pack(t: Test, source: string, opts: ExportOptions) {
   const dest = path.join(tempDir(), 'pack');
   const before = await treeDigest(path.dirname(source.replace(/#.*/, '')));
   const summary = await exportCatalog(await openSource(source), dest, opts);
@@ -116,7 +117,7 @@ t.test('re-packing suitcase-jsonl runs', { skip: SKIP_VECTORS }, async (t) => {
     const a = await records(path.join(dir, f), 'jsonl');
     const b = await records(path.join(dest, 'documents', f), 'jsonl');
     const rows = (rs: DocPair[], kind: 'event' | 'datum') =>
-      rs.flatMap((r) =>
+      rs.flatMap((r): (EventRow | DatumRow)[] =>
         kind === 'event'
           ? r.name === 'event' ? [eventAsRow(r.doc)] : r.name === 'event_page' ? [...unpackEventPage(r.doc)] : []
           : r.name === 'datum' ? [datumAsRow(r.doc)] : r.name === 'datum_page' ? [...unpackDatumPage(r.doc)] : [],

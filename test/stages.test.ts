@@ -11,6 +11,7 @@ import {
 } from '../src/index.js';
 import { msgpackEncoder } from '../src/transforms/encode.js';
 import { PyFloat } from '../src/codec/values.js';
+import type { DocPair } from '../src/types.js';
 import { tempDir } from './helpers/files.js';
 import { REPO } from './helpers/paths.js';
 
@@ -23,9 +24,9 @@ t.test('the README pipeline', async (t) => {
     uids.push(run.uid);
     await pipeline(
       run.documents(),
-      (docs: AsyncIterable<never>) => collectExternalFiles(docs, collector),
-      (docs: AsyncIterable<never>) => rewriteResourceRoots(docs, 'my-salt'),
-      (docs: AsyncIterable<never>) => encodeDocuments(docs, 'jsonl'),
+      (docs: AsyncIterable<DocPair>) => collectExternalFiles(docs, collector),
+      (docs: AsyncIterable<DocPair>) => rewriteResourceRoots(docs, 'my-salt'),
+      (docs: AsyncIterable<DocPair>) => encodeDocuments(docs, 'jsonl'),
       (bufs: AsyncIterable<Buffer>) => coalesce(bufs),
       createWriteStream(path.join(out, `${run.uid}.jsonl`)),
     );

@@ -3,6 +3,7 @@
  * command-line tools, the file-by-file pack comparison and the Python-side
  * read-back of a catalog against its source.
  */
+import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -27,7 +28,7 @@ export function envWith(extra: Record<string, string | undefined> = {}): NodeJS.
 }
 
 /** Writes the full RunEngine corpus as `dir/corpus-<format>` (source name `example`); returns the run count. */
-export function makeCorpus(t: Tap.Test, python: string, dir: string, formats: readonly ('msgpack' | 'jsonl')[]): number {
+export function makeCorpus(t: Test, python: string, dir: string, formats: readonly ('msgpack' | 'jsonl')[]): number {
   const scratch = tempDir(); // ophyd.sim mkdtemp()s at import
   for (const format of formats) {
     const gen = spawnSync(python, [path.join(REPO, 'scripts', 'make_catalog.py'), path.join(dir, `corpus-${format}`), '--corpus', 'full', '--format', format], {
@@ -54,7 +55,7 @@ const payload = (files: string[]) => files.filter((f) => f !== 'catalog.yml' && 
  * databroker-pack's pack `py` and pack-stream's pack `ours`, of the same input
  * with the same salt, agree file by file.
  */
-export async function sameOutput(t: Tap.Test, py: string, ours: string, format: 'msgpack' | 'jsonl', what: string): Promise<void> {
+export async function sameOutput(t: Test, py: string, ours: string, format: 'msgpack' | 'jsonl', what: string): Promise<void> {
   const pyFiles = await listTree(py);
   const ourFiles = await listTree(ours);
   t.same(payload(ourFiles), payload(pyFiles), `${what}: the same document and external files`);
@@ -150,7 +151,7 @@ export interface ReadReport {
 
 /** Python reads `target` (see READ) and compares it with the source catalog. */
 export function pythonReads(
-  t: Tap.Test,
+  t: Test,
   srcYaml: string,
   target: string,
   what: string,

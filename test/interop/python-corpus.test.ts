@@ -32,9 +32,10 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
 
   // Each source format in each mode, and each across formats, so that both
   // encoders write every document (same-format packs copy unchanged records).
-  const cases: [source: 'msgpack' | 'jsonl', format: 'msgpack' | 'jsonl', mode: string][] = [
-    ...['manifest', 'copy', 'ignore', 'fill'].map((m) => ['msgpack', 'msgpack', m] as const),
-    ...['manifest', 'copy', 'ignore'].map((m) => ['jsonl', 'jsonl', m] as const),
+  type Case = [source: 'msgpack' | 'jsonl', format: 'msgpack' | 'jsonl', mode: string];
+  const cases: Case[] = [
+    ...['manifest', 'copy', 'ignore', 'fill'].map((m): Case => ['msgpack', 'msgpack', m]),
+    ...['manifest', 'copy', 'ignore'].map((m): Case => ['jsonl', 'jsonl', m]),
     ['msgpack', 'jsonl', 'manifest'],
     ['jsonl', 'msgpack', 'copy'],
     ['msgpack', 'jsonl', 'fill'],

@@ -4,6 +4,7 @@
  * canonical documents, dumped by Python's json, equal pack-stream's own reading
  * of the pack line for line; and filled reads of the image run give the frames.
  */
+import type { Test } from 'tap';
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,7 +42,7 @@ async function ours(pack: string): Promise<string> {
   return s;
 }
 
-async function check(t: Tap.Test, source: string, args: string[], fill: boolean) {
+async function check(t: Test, source: string, args: string[], fill: boolean) {
   const dest = path.join(tempDir(), 'pack');
   const r = await runCli(['pack', source, dest, '--all', ...args], { cwd: REPO });
   t.equal(r.code, 0, r.stderr);
