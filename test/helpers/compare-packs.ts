@@ -3,14 +3,12 @@
  * written independently of the code under test: records are split by byte
  * length (msgpack) or by line (JSONL) and compared as bytes.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { decode, measure } from '../../src/codec/msgpack.js';
 import { parsePyJson } from '../../src/codec/pyjson.js';
 import { field, type Value } from '../../src/codec/values.js';
-import { listTree } from './files.js';
 
 export interface RawRecord {
   name: string;
@@ -108,11 +106,4 @@ export function catalogData(pack: string): { data: unknown; generatedBy: unknown
   const generatedBy = meta.generated_by;
   delete meta.generated_by;
   return { data, generatedBy };
-}
-
-/** sha256 of each file under dir (content only), keyed by relative path. */
-export function contentDigest(dir: string): Promise<Record<string, string>> {
-  return listTree(dir).then((files) =>
-    Object.fromEntries(files.map((f) => [f, createHash('sha256').update(readFileSync(path.join(dir, f))).digest('hex')])),
-  );
 }

@@ -2,14 +2,20 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-/** sha256 of every file under dir, keyed by relative path (to prove sources are untouched). */
-export async function treeDigest(dir: string): Promise<Record<string, string>> {
+/**
+ * sha256 of every file under dir, keyed by relative path, with its mtime (to
+ * prove sources are untouched) unless `mtime: false` (to compare contents).
+ */
+export async function treeDigest(dir: string, opts: { mtime?: boolean } = {}): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   async function walk(d: string): Promise<void> {
     for (const e of await readdir(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else out[path.relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex') + ':' + (await stat(p)).mtimeMs;
+      else {
+        const sha = createHash('sha256').update(await readFile(p)).digest('hex');
+        out[path.relative(dir, p)] = opts.mtime === false ? sha : `${sha}:${(await stat(p)).mtimeMs}`;
+      }
     }
   }
   await walk(dir);

@@ -7,11 +7,11 @@ import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { catalogData, compareDocumentFiles, contentDigest, externalManifestHashes, manifestEntries } from './compare-packs.js';
-import { listTree, tempDir } from './files.js';
+import { runCli } from './cli.js';
+import { catalogData, compareDocumentFiles, externalManifestHashes, manifestEntries } from './compare-packs.js';
+import { listTree, tempDir, treeDigest } from './files.js';
 import { REPO } from './paths.js';
 import { VENV_PYTHON } from './python.js';
-import type { Sandbox } from './sandbox.js';
 
 export const SALT = 'interop-salt';
 export const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -73,7 +73,7 @@ export async function sameOutput(t: Test, py: string, ours: string, format: 'msg
   t.same(bad, [], `${what}: document files byte-identical, or differing only in stream order (${JSON.stringify(verdicts)})`);
   t.ok((verdicts.identical ?? 0) >= 8, `${what}: the single-stream runs are byte-identical`);
 
-  const ext = (d: string) => contentDigest(d).then((m) => Object.fromEntries(Object.entries(m).filter(([k]) => k.startsWith('external_files/'))));
+  const ext = (d: string) => treeDigest(d, { mtime: false }).then((m) => Object.fromEntries(Object.entries(m).filter(([k]) => k.startsWith('external_files/'))));
   t.same(await ext(ours), await ext(py), `${what}: copied external files byte-identical`);
 
   t.same(manifestEntries(ours, /^documents_manifest.*\.txt$/), manifestEntries(py, /^documents_manifest.*\.txt$/), `${what}: documents manifest entries`);
@@ -89,6 +89,24 @@ export async function sameOutput(t: Test, py: string, ours: string, format: 'msg
   t.same(a.data, b.data, `${what}: catalog.yml equal as data (pack directory aside)`);
   t.same(a.generatedBy, { library: 'pack-stream', version: VERSION }, `${what}: generated_by names pack-stream`);
   t.same(b.generatedBy, { library: 'databroker_pack', version: '0.3.0' }, `${what}: databroker-pack's names itself`);
+}
+
+/**
+ * databroker-pack (finding the catalog `pyName` through `pyEnv`) and
+ * pack-stream (reading `oursSource`) pack the same runs with the same salt,
+ * format and external-file mode into `py` and `ours`; the packs must agree file
+ * by file (sameOutput).
+ */
+export async function packWithBoth(
+  t: Test,
+  o: { pyName: string; pyEnv: NodeJS.ProcessEnv; oursSource: string; oursEnv?: Record<string, string | undefined>; py: string; ours: string; format: 'msgpack' | 'jsonl'; mode: string; what: string },
+): Promise<void> {
+  const args = ['--all', '--salt', SALT, '--format', o.format, ...MODES[o.mode]!];
+  const p = pythonTool(VENV_PYTHON, 'databroker-pack', [o.pyName, o.py, ...args], o.pyEnv);
+  t.equal(p.code, 0, `${o.what}: databroker-pack ${o.pyName} exits 0`, { stderr: p.stderr.slice(-2000) });
+  const r = await runCli(['pack', o.oursSource, o.ours, ...args], o.oursEnv ? { env: o.oursEnv } : {});
+  t.equal(r.code, 0, `${o.what}: pack-stream pack ${o.oursSource} exits 0`, { stderr: r.stderr });
+  await sameOutput(t, o.py, o.ours, o.format, o.what);
 }
 
 /**
@@ -173,9 +191,4 @@ export function pythonReads(
     t.same(imgs.filter(([, ok]) => !ok).map(([k]) => k), [], `${what}: filled images equal the source's`);
   }
   return rep;
-}
-
-/** The sandbox's variables for a Python child process. */
-export function pythonEnv(sb: Sandbox): NodeJS.ProcessEnv {
-  return envWith(sb.env);
 }

@@ -9,7 +9,7 @@
  * return for the same datum. databroker also opens the filled msgpack pack.
  */
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { writeDetectorRun, type RunResource } from '../helpers/detector.js';
@@ -220,5 +220,4 @@ t.test('filled packs decode in Python to what the Python handlers return', { ski
     t.same(report.root_map, {}, `${format}: root_map {}`);
     if (format === 'msgpack') t.same(report.databroker, { 'h5-gzip-shuffle': true, 'tiff-u2': true, 'ts-scalar': true }, 'databroker reads the filled pack');
   }
-  void readFileSync;
 });

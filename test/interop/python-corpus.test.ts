@@ -15,9 +15,8 @@
  */
 import t from 'tap';
 import path from 'node:path';
-import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
-import { envWith, makeCorpus, MODES, pythonReads, pythonTool, SALT, sameOutput } from '../helpers/interop.js';
+import { envWith, makeCorpus, packWithBoth, pythonReads } from '../helpers/interop.js';
 import { pythonOrSkip } from '../helpers/python.js';
 
 const python = pythonOrSkip();
@@ -27,8 +26,6 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
   const dir = tempDir();
   const home = path.join(dir, 'home');
   const runs = makeCorpus(t, python as string, dir, ['msgpack', 'jsonl']);
-  const databrokerPack = (catalogDir: string, name: string, dest: string, format: string, args: string[]) =>
-    pythonTool(python as string, 'databroker-pack', [name, dest, '--all', '--salt', SALT, '--format', format, ...args], envWith({ INTAKE_PATH: catalogDir, HOME: home }));
 
   // Each source format in each mode, and each across formats, so that both
   // encoders write every document (same-format packs copy unchanged records).
@@ -42,26 +39,19 @@ t.test('databroker-pack and pack-stream on the RunEngine corpus', { skip: SKIP }
   ];
   for (const [source, format, mode] of cases) {
     const corpus = path.join(dir, `corpus-${source}`);
-    const args = MODES[mode]!;
     const tag = `${source}-${format}-${mode}`;
     await t.test(`${source} catalog to ${format} pack, ${mode}`, async (t) => {
       const py = path.join(dir, `py-${tag}`);
       const ours = path.join(dir, `ps-${tag}`);
-      const p = databrokerPack(corpus, 'example', py, format, args);
-      t.equal(p.code, 0, 'databroker-pack exits 0', { stderr: p.stderr.slice(-2000) });
-      const r = await runCli(['pack', path.join(corpus, 'catalog.yml'), ours, '--all', '--salt', SALT, '--format', format, ...args]);
-      t.equal(r.code, 0, 'pack-stream exits 0', { stderr: r.stderr });
-      await sameOutput(t, py, ours, format, 'same input');
+      const pyEnv = envWith({ INTAKE_PATH: corpus, HOME: home });
+      await packWithBoth(t, { pyName: 'example', pyEnv, oursSource: path.join(corpus, 'catalog.yml'), py, ours, format, mode, what: 'same input' });
       pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(ours, 'catalog.yml'), 'Python reads pack-stream', runs, { images: mode === 'manifest' || mode === 'copy', filled: mode === 'fill' });
 
       // Re-pack databroker-pack's pack with both tools (Python finds it by name).
       const rePy = path.join(dir, `py2-${tag}`);
       const reOurs = path.join(dir, `re-${tag}`);
-      const p2 = databrokerPack(py, 'packed_catalog', rePy, format, args);
-      t.equal(p2.code, 0, 'databroker-pack re-pack exits 0', { stderr: p2.stderr.slice(-2000) });
-      const r2 = await runCli(['pack', path.join(py, 'catalog.yml'), reOurs, '--all', '--salt', SALT, '--format', format, ...args]);
-      t.equal(r2.code, 0, 'pack-stream re-pack exits 0', { stderr: r2.stderr });
-      await sameOutput(t, rePy, reOurs, format, 're-pack of databroker-pack\'s pack');
+      const rePyEnv = envWith({ INTAKE_PATH: py, HOME: home });
+      await packWithBoth(t, { pyName: 'packed_catalog', pyEnv: rePyEnv, oursSource: path.join(py, 'catalog.yml'), py: rePy, ours: reOurs, format, mode, what: "re-pack of databroker-pack's pack" });
       pythonReads(t, path.join(corpus, 'catalog.yml'), path.join(reOurs, 'catalog.yml'), 'Python reads the re-pack', runs, { images: mode === 'manifest' || mode === 'copy', filled: mode === 'fill' });
     });
   }

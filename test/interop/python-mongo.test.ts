@@ -13,7 +13,7 @@ import t from 'tap';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
-import { makeCorpus, MODES, pythonEnv, pythonReads, pythonTool, SALT, sameOutput } from '../helpers/interop.js';
+import { envWith, makeCorpus, MODES, pythonReads, pythonTool, SALT, packWithBoth } from '../helpers/interop.js';
 import { javaMongoSkipReason, startJavaMongo } from '../helpers/java-mongo.js';
 import { pythonOrSkip } from '../helpers/python.js';
 import { sandbox } from '../helpers/sandbox.js';
@@ -27,12 +27,13 @@ t.test('unpack mongo_normalized between pack-stream and databroker', { skip: SKI
   const dir = tempDir();
   const runs = makeCorpus(t, python as string, dir, ['msgpack', 'jsonl']);
   const sb = sandbox();
-  const pyEnv = pythonEnv(sb);
+  const pyEnv = envWith(sb.env);
 
   for (const format of ['msgpack', 'jsonl'] as const) {
     const corpus = path.join(dir, `corpus-${format}`);
     const srcYaml = path.join(corpus, 'catalog.yml');
-    const args = ['--format', format, ...MODES.copy!];
+    const mode = 'copy';
+    const args = ['--format', format, ...MODES[mode]!];
 
     await t.test(`pack-stream unpack mongo_normalized, Python reads (${format} pack)`, async (t) => {
       const pack = path.join(dir, `ps-${format}`);
@@ -53,12 +54,8 @@ t.test('unpack mongo_normalized between pack-stream and databroker', { skip: SKI
       t.equal(u.code, 0, 'databroker-unpack mongo_normalized', { stderr: u.stderr.slice(-2000) });
 
       const ours = path.join(dir, `re-${format}`);
-      const r = await runCli(['pack', name, ours, '--all', '--salt', SALT, ...args], { env: sb.env });
-      t.equal(r.code, 0, `pack-stream pack ${name} reads the database`, { stderr: r.stderr });
       const theirs = path.join(dir, `py2-${format}`);
-      const p2 = pythonTool(python as string, 'databroker-pack', [name, theirs, '--all', '--salt', SALT, ...args], pyEnv);
-      t.equal(p2.code, 0, `databroker-pack ${name}`, { stderr: p2.stderr.slice(-2000) });
-      await sameOutput(t, theirs, ours, format, `pack of the MongoDB catalog ${name}`);
+      await packWithBoth(t, { pyName: name, pyEnv, oursSource: name, oursEnv: sb.env, py: theirs, ours, format, mode, what: `pack of the MongoDB catalog ${name}` });
       pythonReads(t, srcYaml, path.join(ours, 'catalog.yml'), 'Python reads it', runs, { images: true });
     });
   }

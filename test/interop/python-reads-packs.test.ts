@@ -6,7 +6,7 @@
  */
 import type { Test } from 'tap';
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jsonlRecord } from '../../src/codec/pyjson.js';
 import { openSource } from '../../src/sources/open.js';
@@ -49,7 +49,6 @@ async function check(t: Test, source: string, args: string[], fill: boolean) {
   const dump = path.join(tempDir(), 'py.jsonl');
   const py = runPython(python as string, DUMP, [path.join(dest, 'catalog.yml'), dump, fill ? 'fill' : 'no'], { HOME: tempDir() });
   t.equal(py.code, 0, py.stderr.slice(-3000));
-  const { readFileSync } = await import('node:fs');
   const got = readFileSync(dump, 'utf8');
   const lines = got.split('\n').filter((l) => l !== '' && !l.startsWith('["frames"'));
   const mine = (await ours(dest)).split('\n').filter(Boolean);
@@ -72,5 +71,4 @@ t.test('Python reads re-packed vectors', { skip: SKIP || SKIP_VECTORS }, async (
   await check(t, path.join(VECTORS, 'simple_catalog'), ['--copy-external'], false);
   await check(t, path.join(VECTORS, 'polartools_scalar'), ['--format', 'jsonl'], false);
   await check(t, path.join(VECTORS, 'tutorials_jsonl'), ['--ignore-external'], false);
-  void writeFileSync;
 });
