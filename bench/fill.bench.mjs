@@ -15,20 +15,13 @@
  *   npm run build && node bench/fill.bench.mjs [--frames 1000] [--size 2048] [--formats h5,npy,tiff]
  *        [--per-file 100] [--concurrency 4] [--format msgpack|jsonl] [--dir /tmp] [--python PATH|none]
  */
-import { spawnSync } from 'node:child_process';
+
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cache, CLI, opt, timed } from './common.mjs';
 import { MsgpackEncoder, PyFloat } from '../dist/index.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '..', 'dist', 'cli', 'main.js');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const FRAMES = Number(opt('frames', 1000));
 const SIZE = Number(opt('size', 2048));
 const PER_FILE = Number(opt('per-file', 100));
@@ -37,7 +30,6 @@ const FORMATS = String(opt('formats', 'h5,npy,tiff')).split(',');
 const OUT_FORMAT = opt('format', 'msgpack');
 const BASE = opt('dir', os.tmpdir());
 const FRAME_BYTES = SIZE * SIZE * 2;
-const cache = process.env.PACK_STREAM_CACHE ?? path.join(os.homedir(), '.cache', 'pack-stream');
 const PY_PACK = opt('python', path.join(cache, 'venv', 'bin', 'databroker-pack'));
 
 function frame(i) {
@@ -133,14 +125,6 @@ function writeRun(file, root, resources) {
   });
   e.record('stop', { run_start: uid, time: t0 + 9999, uid: `${uid}-s`, exit_status: 'success', reason: '', num_events: { primary: ids.length } });
   writeFileSync(file, e.take());
-}
-
-function timed(cmd, argv, env = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
-  const secs = Number(process.hrtime.bigint() - t) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return { secs, rss: Number(r.stderr.trim().split('\n').pop()) / 1024, stderr: r.stderr };
 }
 
 function du(d) {

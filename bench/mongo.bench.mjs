@@ -18,27 +18,19 @@
  * more about FerretDB than about pack-stream; ratios on the same server are
  * the point.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { cache, CLI, opt, timed } from './common.mjs';
 import { MsgpackEncoder, PyFloat, openSource, toBsonDocument, unpackDatumPage, unpackEventPage } from '../dist/index.js';
 import { rowAsEvent } from '../dist/transforms/pages.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const CLI = path.join(repo, 'dist', 'cli', 'main.js');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const RUNS = Number(opt('runs', 10));
 const EVENTS = Number(opt('events', 5000));
-const cache = process.env.PACK_STREAM_CACHE ?? path.join(os.homedir(), '.cache', 'pack-stream');
 
 /** RunEngine-shaped runs: scalar and external keys, a resource, datum pages of 5, one-row event pages. */
 function makeRuns(dir) {
@@ -119,15 +111,6 @@ async function startServer(work) {
   throw new Error('FerretDB did not start');
 }
 
-/** A CLI run under /usr/bin/time: wall seconds and peak RSS. */
-function timedCli(argv, env) {
-  const t = Date.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLI, ...argv], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  const secs = (Date.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`pack-stream ${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return { secs, rss: Number(r.stderr.trim().split('\n').pop()) / 1024 };
-}
-
 /** suitcase-mongo's way: every event and datum its own insert_one (no indexes checked, no duplicate handling). */
 async function insertOneEach(src, uri) {
   const client = new MongoClient(uri);
@@ -180,7 +163,7 @@ try {
   const runs = path.join(work, 'runs');
   const stored = makeRuns(runs);
   const pack = path.join(work, 'pack');
-  timedCli(['pack', runs, pack, '--all', '--ignore-external'], {});
+  timed(process.execPath, [CLI, 'pack', runs, pack, '--all', '--ignore-external'], {});
   const env = { XDG_DATA_HOME: path.join(work, 'xdg'), HOME: work };
   const tag = `${process.pid}_${Date.now().toString(36)}`;
   const dbBulk = `bench_bulk_${tag}`;
@@ -188,15 +171,15 @@ try {
   console.error(`bench: ${server.kind} at ${server.uri}; ${RUNS} runs x ${EVENTS} events: ${stored} documents to store`);
 
   const rows = [];
-  const unpack = timedCli(['unpack', 'mongo_normalized', pack, 'bench', '--mongo-uri', `${server.uri}${dbBulk}`], env);
+  const unpack = timed(process.execPath, [CLI, 'unpack', 'mongo_normalized', pack, 'bench', '--mongo-uri', `${server.uri}${dbBulk}`], env);
   rows.push(['unpack mongo_normalized (bulk)', unpack, stored]);
   const one = await insertOneEach(pack, `${server.uri}${dbOne}`);
   rows.push(['one insertOne per document (suitcase-style)', one, one.n]);
-  const rerun = timedCli(['unpack', 'mongo_normalized', pack, 'bench', '--mongo-uri', `${server.uri}${dbBulk}`], env);
+  const rerun = timed(process.execPath, [CLI, 'unpack', 'mongo_normalized', pack, 'bench', '--mongo-uri', `${server.uri}${dbBulk}`], env);
   rows.push(['unpack again (all already stored)', rerun, stored]);
   // Counted in stored documents read (as the bare cursors are); the pack holds fewer
   // (datums in pages of 5).
-  const out = timedCli(['pack', `${server.uri}${dbBulk}`, path.join(work, 'out'), '--all', '--ignore-external'], {});
+  const out = timed(process.execPath, [CLI, 'pack', `${server.uri}${dbBulk}`, path.join(work, 'out'), '--all', '--ignore-external'], {});
   rows.push(['pack from MongoDB (canonical order, msgpack files)', out, stored]);
   const bare = await bareRead(`${server.uri}${dbBulk}`, false);
   rows.push(['bare driver cursor, decoded (6 collections)', bare, bare.n]);

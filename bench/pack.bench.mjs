@@ -9,23 +9,15 @@
  *
  * Prints one table: seconds, documents/s, MB/s, peak RSS (MiB), ratio to pack-stream.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cache, CLI, opt, timed } from './common.mjs';
 import { MsgpackDecoder, MsgpackEncoder, measureMsgpack, PyFloat } from '../dist/index.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const RUNS = Number(opt('runs', 20));
 const EVENTS = Number(opt('events', 20000));
-const cache = process.env.PACK_STREAM_CACHE ?? path.join(os.homedir(), '.cache', 'pack-stream');
 const PY_PACK = opt('python', process.env.DATABROKER_PACK ?? path.join(cache, 'venv', 'bin', 'databroker-pack'));
 
 function makeCatalog(dir) {
@@ -67,16 +59,6 @@ function makeCatalog(dir) {
 
 function dirBytes(d) {
   return readdirSync(d).reduce((n, f) => n + statSync(path.join(d, f)).size, 0);
-}
-
-/** Run a command under /usr/bin/time for wall time and peak RSS. */
-function timed(cmd, argv, env = {}) {
-  const t = Date.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...argv], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  const secs = (Date.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const rss = Number(r.stderr.trim().split('\n').pop()) / 1024;
-  return { secs, rss };
 }
 
 function codecLoop(files) {
@@ -123,9 +105,9 @@ try {
   execFileSync('sync');
   console.error(`bench: ${RUNS} runs x ${EVENTS} events = ${docs} documents, ${(bytes / 1e6).toFixed(1)} MB in ${src}`);
   const rows = [];
-  const ps = timed(process.execPath, [path.join(repo, 'dist', 'cli', 'main.js'), 'pack', path.join(src, 'catalog.yml'), path.join(work, 'out-ps'), '--all', '--salt', 'S']);
+  const ps = timed(process.execPath, [CLI, 'pack', path.join(src, 'catalog.yml'), path.join(work, 'out-ps'), '--all', '--salt', 'S']);
   rows.push(['pack-stream pack', ps]);
-  const psj = timed(process.execPath, [path.join(repo, 'dist', 'cli', 'main.js'), 'pack', path.join(src, 'catalog.yml'), path.join(work, 'out-psj'), '--all', '--salt', 'S', '--format', 'jsonl']);
+  const psj = timed(process.execPath, [CLI, 'pack', path.join(src, 'catalog.yml'), path.join(work, 'out-psj'), '--all', '--salt', 'S', '--format', 'jsonl']);
   rows.push(['pack-stream pack --format jsonl', psj]);
   rows.push(['cp -r (raw copy limit)', timed('cp', ['-r', path.join(src, 'documents'), path.join(work, 'out-cp')])]);
   rows.push(['bare codec loop (decode+encode, ours)', codecLoop(files)]);
