@@ -22,7 +22,16 @@ export type ErrorCode =
   | 'E_ABORTED'          // the operation was cancelled
   | 'E_EXISTS'           // a catalog name is taken (unpack without merging)
   | 'E_CONFLICT'         // a merge would mix drivers or collide root_map keys
-  | 'E_IO';              // other I/O failure
+  | 'E_IO'               // other I/O failure
+  | 'E_UNSAFE_PATH'      // a name taken from input would escape its directory or is not a valid file name
+  | 'E_NOT_REGULAR'      // an external file is a FIFO, device, directory or other non-regular file
+  | 'E_LIMIT'            // an input exceeds a configured bound (record size, nesting depth, files per datum, ...)
+  | 'E_DUPLICATE'        // two inputs claim the same run uid and cannot be reconciled
+  | 'E_BAD_ARCHIVE'      // a tar archive entry is refused (absolute, .., link, device) or the archive is cut
+  | 'E_NETWORK'          // a server could not be reached or kept failing after retries
+  | 'E_HTTP'             // a server answered with an error status
+  | 'E_AUTH'             // a server refused the credentials
+  | 'E_LOCKED';          // another process holds the target's lock
 
 export class PackStreamError extends Error {
   readonly code: ErrorCode;
