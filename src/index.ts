@@ -40,8 +40,17 @@ export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } f
 
 // sinks
 export { prepareTarget, AtomicFileWriter, writeFileAtomic } from './sinks/pack-directory.js';
-export { writeDocumentsManifest, writeExternalFilesManifest, DEFAULT_MANIFEST_CHUNK } from './sinks/manifests.js';
-export { writeMsgpackCatalogFile, writeJsonlCatalogFile, dumpYaml, catalogDocument } from './sinks/catalog-file.js';
+export type { PackSink, RunFileWriter } from './sinks/sink.js';
+export { DirectorySink } from './sinks/directory-sink.js';
+export {
+  writeDocumentsManifest,
+  writeExternalFilesManifest,
+  documentsManifestChunks,
+  externalFilesManifestChunks,
+  DEFAULT_MANIFEST_CHUNK,
+  type ManifestChunk,
+} from './sinks/manifests.js';
+export { writeMsgpackCatalogFile, writeJsonlCatalogFile, catalogFileText, dumpYaml, catalogDocument } from './sinks/catalog-file.js';
 export { copyExternalFiles, planCopies, ExternalFileCopier } from './sinks/copy-external.js';
 export {
   MongoNormalizedWriter,

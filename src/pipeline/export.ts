@@ -1,23 +1,25 @@
 /**
- * Export runs into a pack directory: the operations databroker-pack offers
- * (export_catalog, export_uids, export_run), built from the stages
+ * Export runs into a pack: the operations databroker-pack offers
+ * (export_catalog, export_uids, export_run), composed from stages
  *
- *   run.documents() ─► collect external files ─► rewrite resource roots ─► encode ─► document file
- *   run.documents() ─► fill external data (--fill-external) ───────────────► encode ─► document file
+ *   run.documents() ─► collect external files ─► rewrite resource roots ─► encode ─► sink run file
+ *   run.documents() ─► fill external data (--fill-external) ───────────────► encode ─► sink run file
  *
- * and, once per pack, the manifests and catalog.yml. A run that fails is
- * recorded (uid, code, message), its partial file removed, and the export goes
- * on unless `strict`; catalog.yml is written last and only if the pack holds
+ * and, once per pack, the manifest splitter's chunks and catalog.yml, handed
+ * to the same sink. The exporter knows no file system: the sink (a directory,
+ * a tar stream, a document stream) decides where bytes go. A run that fails is
+ * recorded (uid, code, message), its run file aborted, and the export goes on
+ * unless `strict`; catalog.yml is written last and only if the pack holds
  * something.
  */
-import path from 'node:path';
-import { rm, readdir, rmdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Doc } from '../codec/values.js';
 import { PackStreamError, describeError, errorCode } from '../errors.js';
-import { writeMsgpackCatalogFile, writeJsonlCatalogFile } from '../sinks/catalog-file.js';
+import { catalogFileText } from '../sinks/catalog-file.js';
 import { checkFilesExist, ExternalFileCopier, planCopies } from '../sinks/copy-external.js';
-import { DEFAULT_MANIFEST_CHUNK, writeDocumentsManifest, writeExternalFilesManifest } from '../sinks/manifests.js';
-import { AtomicFileWriter, prepareTarget, writeFileAtomic } from '../sinks/pack-directory.js';
+import { DirectorySink } from '../sinks/directory-sink.js';
+import { DEFAULT_MANIFEST_CHUNK, documentsManifestChunks, externalFilesManifestChunks, type ManifestChunk } from '../sinks/manifests.js';
+import type { PackSink, RunFileWriter } from '../sinks/sink.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
 import { partsEncoderFor } from '../transforms/encode.js';
 import { fillDocuments, type FillOptions } from '../transforms/fill.js';
@@ -105,8 +107,10 @@ export class PackExporter {
   readonly failures: RunFailure[] = [];
   readonly progress: ExportProgress = { runsDone: 0, runsFailed: 0, documents: 0, bytes: 0, filesCopied: 0, bytesCopied: 0, datumsFilled: 0, bytesFilled: 0 };
 
+  readonly dir: string;
+
   private constructor(
-    readonly dir: string,
+    readonly sink: PackSink,
     private readonly rootMap: Record<string, string>,
     private readonly opts: ExportOptions,
   ) {
@@ -117,17 +121,22 @@ export class PackExporter {
     if (this.external === 'fill' && opts.noDocuments) {
       throw new PackStreamError('E_USAGE', 'filling external data puts it into the documents, so it cannot be combined with writing no documents');
     }
-    this.copier = new ExternalFileCopier(dir, opts.concurrency ?? 4, (bytes) => {
+    this.dir = sink.location;
+    if (!sink.wholePack && this.external === 'copy') {
+      throw new PackStreamError('E_USAGE', 'a document stream carries no files, so external files cannot be copied into it');
+    }
+    this.copier = new ExternalFileCopier(sink, opts.concurrency ?? 4, (bytes) => {
       this.progress.filesCopied++;
       this.progress.bytesCopied += bytes;
       this.emit();
     });
   }
 
-  /** Prepare `dest` (new or empty) for a pack of runs from a source with `rootMap`. */
-  static async create(dest: string, rootMap: Record<string, string>, opts: ExportOptions = {}): Promise<PackExporter> {
-    const dir = await prepareTarget(dest);
-    return new PackExporter(dir, rootMap, opts);
+  /** Open `dest` (a sink, or a new or empty directory) for a pack of runs from a source with `rootMap`. */
+  static async create(dest: PackSink | string, rootMap: Record<string, string>, opts: ExportOptions = {}): Promise<PackExporter> {
+    const sink = typeof dest === 'string' ? new DirectorySink(dest) : dest;
+    await sink.open();
+    return new PackExporter(sink, rootMap, opts);
   }
 
   private emit(): void {
@@ -156,15 +165,15 @@ export class PackExporter {
     this.seenRuns.add(run.uid);
     this.progress.currentRun = run.uid;
     const signal = this.opts.signal;
-    const rel = path.join('documents', `${run.uid}.${this.format}`);
-    const writer = this.opts.noDocuments ? null : new AtomicFileWriter(path.join(this.dir, rel));
+    const rel = `documents/${run.uid}.${this.format}`;
+    let writer: RunFileWriter | null = null;
     const filling = this.external === 'fill';
     const collector = this.external === 'ignore' || filling ? null : new ExternalFileCollector(this.registry, this.rootMap, this.salt);
     const encode = partsEncoderFor(this.format);
     let documents = 0;
     let bytes = 0;
     try {
-      await writer?.open();
+      if (!this.opts.noDocuments) writer = await this.sink.openRunFile(rel);
       let docs = run.documents(signal ? { signal } : {});
       if (filling) docs = fillDocuments(docs, this.fillOptions(signal));
       for await (const pair of docs) {
@@ -186,6 +195,7 @@ export class PackExporter {
     } catch (e) {
       await writer?.abort();
       if (signal?.aborted) throw e;
+      if (this.sink.broken) throw this.sink.broken;
       return this.fail(run.uid, e);
     }
     if (collector) this.mergeRoots(collector);
@@ -237,25 +247,40 @@ export class PackExporter {
     return out;
   }
 
-  /** Write manifests, the failure list and, last, catalog.yml. */
-  async finish(extraMetadata: Record<string, unknown> = {}): Promise<ExportSummary> {
+  /** The manifest splitter's chunks for this pack (documents, then each root's external files). */
+  *manifestChunks(): Generator<ManifestChunk> {
     const chunk = this.opts.manifestChunk ?? DEFAULT_MANIFEST_CHUNK;
-    const manifests: string[] = [];
-    if (this.documentFiles.length) manifests.push(...(await writeDocumentsManifest(this.dir, this.documentFiles, chunk)));
+    if (this.documentFiles.length) yield* documentsManifestChunks(this.documentFiles, chunk);
     if (this.external === 'manifest' || this.external === 'copy') {
       for (const root of this.roots.values()) {
         const files = this.external === 'copy' ? planCopies(root).map((p) => p.target) : [...root.files];
-        manifests.push(...(await writeExternalFilesManifest(this.dir, root.hash, files, chunk)));
+        yield* externalFilesManifestChunks(root.hash, files, chunk);
       }
     }
-    if (this.failures.length) {
-      await writeFileAtomic(path.join(this.dir, 'failures.tsv'), this.failures.map((f) => `${f.uid}\t${f.code}\t${f.message.replace(/[\t\n]/g, ' ')}\n`).join(''));
-    }
+  }
+
+  /** Write manifests, the failure list and, last, catalog.yml; then finish the sink. */
+  async finish(extraMetadata: Record<string, unknown> = {}): Promise<ExportSummary> {
+    const manifests: string[] = [];
     const rootMap = this.packRootMap();
     let catalogFile: string | null = null;
-    if (this.progress.runsDone > 0) {
-      const write = this.format === 'msgpack' ? writeMsgpackCatalogFile : writeJsonlCatalogFile;
-      catalogFile = await write(this.dir, rootMap, { metadata: extraMetadata });
+    try {
+      if (this.sink.wholePack) {
+        for (const c of this.manifestChunks()) {
+          await this.sink.writeFile(c.name, c.text);
+          manifests.push(c.name);
+        }
+        if (this.failures.length) {
+          await this.sink.writeFile('failures.tsv', this.failures.map((f) => `${f.uid}\t${f.code}\t${f.message.replace(/[\t\n]/g, ' ')}\n`).join(''));
+        }
+        if (this.progress.runsDone > 0) {
+          catalogFile = await this.sink.writeFile('catalog.yml', catalogFileText(this.sink.packPath, this.format, rootMap, { metadata: extraMetadata }));
+        }
+      }
+      await this.sink.finish();
+    } catch (e) {
+      await this.sink.abort(e);
+      throw e;
     }
     return {
       ...this.progress,
@@ -269,26 +294,26 @@ export class PackExporter {
     };
   }
 
-  /** Remove the target again if nothing was written into it. */
-  async removeIfEmpty(): Promise<void> {
-    try {
-      const left = await readdir(this.dir);
-      if (left.length === 0) await rmdir(this.dir);
-    } catch {
-      // nothing to tidy
-    }
+  /** Give up on the pack: the sink leaves nothing that looks complete (a directory is removed if still empty). */
+  async abort(reason?: unknown): Promise<void> {
+    await this.sink.abort(reason);
   }
 }
 
 /** export_run: one run into a new or empty directory. */
-export async function exportRun(run: RunRef, dest: string, opts: ExportOptions & { rootMap?: Record<string, string> } = {}): Promise<ExportSummary> {
+export async function exportRun(run: RunRef, dest: PackSink | string, opts: ExportOptions & { rootMap?: Record<string, string> } = {}): Promise<ExportSummary> {
   const ex = await PackExporter.create(dest, opts.rootMap ?? {}, opts);
-  await ex.exportRun(run);
+  try {
+    await ex.exportRun(run);
+  } catch (e) {
+    await ex.abort(e);
+    throw e;
+  }
   return ex.finish();
 }
 
-/** export_catalog: every run of a catalog (optionally matching a query) into a pack. */
-export async function exportCatalog(catalog: Catalog, dest: string, opts: ExportOptions & { query?: Doc } = {}): Promise<ExportSummary> {
+/** export_catalog: every run of a catalog (optionally matching a query) into a pack sink (a path means a directory). */
+export async function exportCatalog(catalog: Catalog, dest: PackSink | string, opts: ExportOptions & { query?: Doc } = {}): Promise<ExportSummary> {
   const ex = await PackExporter.create(dest, catalog.rootMap, opts);
   let n = 0;
   try {
@@ -298,18 +323,19 @@ export async function exportCatalog(catalog: Catalog, dest: string, opts: Export
       await ex.exportRun(run);
     }
   } catch (e) {
-    await ex.removeIfEmpty();
+    await ex.abort(e);
     throw e;
   }
   if (n === 0) {
-    await ex.removeIfEmpty();
-    throw new PackStreamError('E_NOT_FOUND', `no runs in ${catalog.description} match the selection`, { subject: catalog.description });
+    const e = new PackStreamError('E_NOT_FOUND', `no runs in ${catalog.description} match the selection`, { subject: catalog.description });
+    await ex.abort(e);
+    throw e;
   }
   return ex.finish();
 }
 
 /** export_uids: the runs that uids (or prefixes, scan_ids, negative indexes) name. */
-export async function exportUids(catalog: Catalog, uids: string[], dest: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+export async function exportUids(catalog: Catalog, uids: string[], dest: PackSink | string, opts: ExportOptions = {}): Promise<ExportSummary> {
   const ex = await PackExporter.create(dest, catalog.rootMap, opts);
   const list = opts.limit !== undefined ? uids.slice(0, opts.limit) : uids;
   try {
@@ -324,12 +350,13 @@ export async function exportUids(catalog: Catalog, uids: string[], dest: string,
       await ex.exportRun(run);
     }
   } catch (e) {
-    await ex.removeIfEmpty();
+    await ex.abort(e);
     throw e;
   }
   if (list.length === 0) {
-    await ex.removeIfEmpty();
-    throw new PackStreamError('E_NOT_FOUND', 'no uids were given', {});
+    const e = new PackStreamError('E_NOT_FOUND', 'no uids were given', {});
+    await ex.abort(e);
+    throw e;
   }
   return ex.finish();
 }

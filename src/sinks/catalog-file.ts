@@ -49,9 +49,14 @@ export function catalogDocument(dir: string, format: 'msgpack' | 'jsonl', rootMa
   };
 }
 
+/** The text of catalog.yml for a pack at `dir` (for any sink). */
+export function catalogFileText(dir: string, format: 'msgpack' | 'jsonl', rootMap: Record<string, string>, opts: CatalogFileOptions = {}): string {
+  return dumpYaml(catalogDocument(dir, format, rootMap, opts));
+}
+
 async function writeCatalogFile(dir: string, format: 'msgpack' | 'jsonl', rootMap: Record<string, string>, opts: CatalogFileOptions): Promise<string> {
   const file = path.join(path.resolve(dir), 'catalog.yml');
-  await writeFileAtomic(file, dumpYaml(catalogDocument(dir, format, rootMap, opts)));
+  await writeFileAtomic(file, catalogFileText(dir, format, rootMap, opts));
   return file;
 }
 

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { PackStreamError } from '../errors.js';
-import { copyFileAtomic } from './pack-directory.js';
+import { DirectorySink } from './directory-sink.js';
+import type { PackSink } from './sink.js';
 import type { RootFiles } from '../transforms/resources.js';
 
 export interface CopyPlanItem {
@@ -27,27 +28,34 @@ export function planCopies(root: RootFiles): CopyPlanItem[] {
   });
 }
 
+/**
+ * Copies external files into a sink, a bounded number at once, each target
+ * once. Errors name the source file; a broken sink's error passes as it is.
+ */
 export class ExternalFileCopier {
   private readonly limit;
+  private readonly sink: PackSink;
   private readonly done = new Map<string, Promise<number>>();
   filesCopied = 0;
   bytesCopied = 0;
 
-  constructor(private readonly packDir: string, concurrency = 4, private readonly onCopied?: (bytes: number) => void) {
+  /** `into` is a sink, or a pack directory (shorthand for a DirectorySink). */
+  constructor(into: PackSink | string, concurrency = 4, private readonly onCopied?: (bytes: number) => void) {
+    this.sink = typeof into === 'string' ? new DirectorySink(into) : into;
     this.limit = pLimit(Math.max(1, concurrency));
   }
 
   /** Copy one file unless it was copied (or is being copied) already. */
   copy(item: CopyPlanItem): Promise<number> {
-    const dest = path.join(this.packDir, item.target);
+    const dest = item.target;
     let p = this.done.get(dest);
     if (!p) {
       p = this.limit(async () => {
         let size: number;
         try {
-          size = (await stat(item.source)).size;
-          await copyFileAtomic(item.source, dest);
+          size = await this.sink.addExternalFile(item.target.split(path.sep).join('/'), item.source);
         } catch (e) {
+          if (e instanceof PackStreamError || this.sink.broken) throw e;
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') throw new PackStreamError('E_MISSING_FILE', `external file ${item.source} is missing`, { subject: item.source, cause: e });
           throw new PackStreamError('E_IO', `cannot copy external file ${item.source}: ${(e as Error).message}`, { subject: item.source, cause: e });

@@ -15,27 +15,44 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Writes documents_manifest_N.txt files; returns their names. */
-export async function writeDocumentsManifest(dir: string, relativePaths: string[], chunkSize = DEFAULT_MANIFEST_CHUNK): Promise<string[]> {
-  const names: string[] = [];
+/** One manifest file: its name in the pack and its text. */
+export interface ManifestChunk {
+  name: string;
+  text: string;
+}
+
+/** The splitter stage for the documents manifest: documents_manifest_N.txt chunks, for any sink. */
+export function* documentsManifestChunks(relativePaths: string[], chunkSize = DEFAULT_MANIFEST_CHUNK): Generator<ManifestChunk> {
   for (const [i, part] of chunks(relativePaths, Math.max(1, chunkSize)).entries()) {
-    const name = `documents_manifest_${i}.txt`;
-    await writeFileAtomic(path.join(dir, name), part.map((p) => `${p}\n`).join(''));
-    names.push(name);
+    yield { name: `documents_manifest_${i}.txt`, text: part.map((p) => `${p}\n`).join('') };
+  }
+}
+
+/** The splitter stage for one root's external files: external_files_manifest_<HASH>_N.txt chunks. */
+export function* externalFilesManifestChunks(rootHash: string, files: Iterable<string>, chunkSize = DEFAULT_MANIFEST_CHUNK): Generator<ManifestChunk> {
+  const sorted = [...new Set(files)].sort(byCodePoint);
+  for (const [i, part] of chunks(sorted, Math.max(1, chunkSize)).entries()) {
+    yield { name: `external_files_manifest_${rootHash}_${i}.txt`, text: part.join('\n') };
+  }
+}
+
+async function writeChunks(dir: string, parts: Iterable<ManifestChunk>): Promise<string[]> {
+  const names: string[] = [];
+  for (const c of parts) {
+    await writeFileAtomic(path.join(dir, c.name), c.text);
+    names.push(c.name);
   }
   return names;
 }
 
-/** Writes external_files_manifest_<HASH>_N.txt files; returns their names. */
-export async function writeExternalFilesManifest(dir: string, rootHash: string, files: Iterable<string>, chunkSize = DEFAULT_MANIFEST_CHUNK): Promise<string[]> {
-  const sorted = [...new Set(files)].sort(byCodePoint);
-  const names: string[] = [];
-  for (const [i, part] of chunks(sorted, Math.max(1, chunkSize)).entries()) {
-    const name = `external_files_manifest_${rootHash}_${i}.txt`;
-    await writeFileAtomic(path.join(dir, name), part.join('\n'));
-    names.push(name);
-  }
-  return names;
+/** Writes documents_manifest_N.txt files into a directory; returns their names. */
+export function writeDocumentsManifest(dir: string, relativePaths: string[], chunkSize = DEFAULT_MANIFEST_CHUNK): Promise<string[]> {
+  return writeChunks(dir, documentsManifestChunks(relativePaths, chunkSize));
+}
+
+/** Writes external_files_manifest_<HASH>_N.txt files into a directory; returns their names. */
+export function writeExternalFilesManifest(dir: string, rootHash: string, files: Iterable<string>, chunkSize = DEFAULT_MANIFEST_CHUNK): Promise<string[]> {
+  return writeChunks(dir, externalFilesManifestChunks(rootHash, files, chunkSize));
 }
 
 /** Python's str ordering (by code point), not UTF-16 units. */
