@@ -14,6 +14,7 @@ import { applyHandlerOptions } from '../handlers/user-module.js';
 import { combineQueries, parseQuery, validateQuery } from '../transforms/query.js';
 import type { Doc } from '../codec/values.js';
 import { VERSION } from '../version.js';
+import { printable } from '../transforms/safe-names.js';
 import { formatBytes, progressView } from './progress.js';
 import { printCatalogList, registerCatalogCommands } from './catalog-commands.js';
 import { registerUnpack } from './unpack-command.js';
@@ -129,7 +130,7 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
   );
   if (summary.failures.length) {
     err.write(`pack-stream: ${summary.failures.length} run(s) failed (listed in ${summary.dir}/failures.tsv):\n`);
-    for (const f of summary.failures) err.write(`  ${f.uid}: ${f.message}\n`);
+    for (const f of summary.failures) err.write(`  ${printable(f.uid)}: ${printable(f.message)}\n`);
     return 1;
   }
   return 0;
@@ -188,7 +189,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     const usage = e instanceof PackStreamError && e.code === 'E_USAGE';
-    process.stderr.write(`pack-stream: ${describeError(e)}\n`);
+    process.stderr.write(`pack-stream: ${printable(describeError(e))}\n`);
     if (!(e instanceof PackStreamError)) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
     return usage ? 2 : 1;
   }

@@ -13,6 +13,7 @@ import { stringifyPyJson } from '../codec/pyjson.js';
 import { unpackInplace } from '../pipeline/unpack-inplace.js';
 import { DEFAULT_MONGO_URI, unpackMongoNormalized } from '../pipeline/unpack-mongo.js';
 import { hidePassword } from '../sources/mongo-connection.js';
+import { printable } from '../transforms/safe-names.js';
 
 /** A taken catalog name: list the names that exist, as databroker-unpack does (on stderr here). */
 async function reportTaken(e: unknown, merge: boolean): Promise<number> {
@@ -121,7 +122,7 @@ async function runMongo(source: string, name: string, o: MongoCliOptions): Promi
   }
   if (result.failures.length) {
     err.write(`pack-stream: ${result.failures.length} run(s) failed:\n`);
-    for (const f of result.failures) err.write(`  ${f.uid}: ${f.code}: ${f.message.replace(/^E_[A-Z_]+: /, '')}\n`);
+    for (const f of result.failures) err.write(`  ${printable(f.uid)}: ${f.code}: ${printable(f.message.replace(/^E_[A-Z_]+: /, ''))}\n`);
     return 1;
   }
   return 0;

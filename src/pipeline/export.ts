@@ -20,12 +20,14 @@ import { checkFilesExist, ExternalFileCopier, planCopies } from '../sinks/copy-e
 import { DirectorySink } from '../sinks/directory-sink.js';
 import { DEFAULT_MANIFEST_CHUNK, documentsManifestChunks, externalFilesManifestChunks, type ManifestChunk } from '../sinks/manifests.js';
 import type { PackSink, RunFileWriter } from '../sinks/sink.js';
+import { PARTIAL_SUFFIX } from '../sinks/pack-directory.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
 import { partsEncoderFor } from '../transforms/encode.js';
 import { fillDocuments, type FillOptions } from '../transforms/fill.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { ExternalFileCollector, rewriteRoot, type RootFiles } from '../transforms/resources.js';
 import { randomSalt } from '../transforms/root-hash.js';
+import { checkPathComponent, printable } from '../transforms/safe-names.js';
 import type { Catalog, DocPair, Format, RunRef } from '../types.js';
 
 export type ExternalMode = 'manifest' | 'copy' | 'ignore' | 'fill';
@@ -163,6 +165,12 @@ export class PackExporter {
     if (isBrokenRun(run)) return this.fail(run.uid, run.error);
     if (this.seenRuns.has(run.uid)) return { uid: run.uid, ok: true, documents: 0, bytes: 0 };
     this.seenRuns.add(run.uid);
+    try {
+      // The uid names the run's document file: it must not climb out of documents/.
+      checkPathComponent(run.uid, 'run uid', `.${this.format}${PARTIAL_SUFFIX}`.length);
+    } catch (e) {
+      return this.fail(run.uid, e);
+    }
     this.progress.currentRun = run.uid;
     const signal = this.opts.signal;
     const rel = `documents/${run.uid}.${this.format}`;
@@ -271,7 +279,7 @@ export class PackExporter {
           manifests.push(c.name);
         }
         if (this.failures.length) {
-          await this.sink.writeFile('failures.tsv', this.failures.map((f) => `${f.uid}\t${f.code}\t${f.message.replace(/[\t\n]/g, ' ')}\n`).join(''));
+          await this.sink.writeFile('failures.tsv', this.failures.map((f) => `${printable(f.uid)}\t${f.code}\t${printable(f.message)}\n`).join(''));
         }
         if (this.progress.runsDone > 0) {
           catalogFile = await this.sink.writeFile('catalog.yml', catalogFileText(this.sink.packPath, this.format, rootMap, { metadata: extraMetadata }));

@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import { PackStreamError } from '../errors.js';
 import { DirectorySink } from './directory-sink.js';
 import type { PackSink } from './sink.js';
+import { checkPathComponent, checkPathText, isInside, printable, quoted } from '../transforms/safe-names.js';
 import type { RootFiles } from '../transforms/resources.js';
 
 export interface CopyPlanItem {
@@ -20,11 +21,13 @@ export interface CopyPlanItem {
 /** Where each file of a root goes in the pack; a file outside its root is an error (as in Python). */
 export function planCopies(root: RootFiles): CopyPlanItem[] {
   return [...root.files].map((source) => {
-    const rel = path.relative(root.mappedRoot, source);
-    if (root.mappedRoot === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new PackStreamError('E_MISSING_FILE', `external file ${source} is not inside its resource root ${JSON.stringify(root.mappedRoot)}, so it cannot be copied`, { subject: source });
+    checkPathText(source, 'external file');
+    if (root.mappedRoot === '' || !isInside(root.mappedRoot, source)) {
+      throw new PackStreamError('E_MISSING_FILE', `external file ${quoted(source)} is not inside its resource root ${quoted(root.mappedRoot)}, so it cannot be copied`, { subject: printable(source) });
     }
-    return { source, target: path.join('external_files', root.hash, rel) };
+    // The hash is ours (hex) and rel is inside the root, so the target stays inside external_files/<hash>/.
+    const rel = path.relative(path.resolve(root.mappedRoot), path.resolve(source));
+    return { source, target: path.join('external_files', checkPathComponent(root.hash, 'root hash'), rel) };
   });
 }
 

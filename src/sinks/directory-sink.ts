@@ -7,6 +7,7 @@ import { readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AtomicFileWriter, copyFileAtomic, prepareTarget, writeFileAtomic } from './pack-directory.js';
 import type { PackSink, RunFileWriter } from './sink.js';
+import { resolveInside } from '../transforms/safe-names.js';
 
 export class DirectorySink implements PackSink {
   readonly location: string;
@@ -23,7 +24,8 @@ export class DirectorySink implements PackSink {
   }
 
   private file(name: string): string {
-    return path.join(this.location, ...name.split('/'));
+    // Names are built from input (uids, resource paths): a last guard that none leaves the pack.
+    return resolveInside(this.location, path.join(...name.split('/')), 'pack file name');
   }
 
   async openRunFile(name: string): Promise<RunFileWriter> {

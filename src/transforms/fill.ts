@@ -22,7 +22,9 @@ import { entries, isEncodable, isPlainDoc, withField, type Doc, type PyMap, type
 import { PackStreamError } from '../errors.js';
 import type { Handler } from '../handlers/types.js';
 import type { DocPair } from '../types.js';
-import { HandlerRegistry, READABLE_SPECS, resourceFilePath } from './handlers.js';
+import { HandlerRegistry, READABLE_SPECS } from './handlers.js';
+import { checkedResourcePath } from './resources.js';
+import { checkExternalPath } from './safe-names.js';
 import { datumAsRow, eventAsRow, packEventPage, unpackDatumPage, unpackEventPage, type EventRow } from './pages.js';
 
 export interface FillOptions {
@@ -39,6 +41,7 @@ export interface FillOptions {
 interface CachedResource {
   doc: Doc;
   filePath: string;
+  mappedRoot: string;
   handler?: Handler;
 }
 
@@ -107,9 +110,11 @@ export class DatumFiller {
         this.externals.set(str(pair.doc.uid), keys);
         return false;
       }
-      case 'resource':
-        this.resources.set(str(pair.doc.uid), { doc: pair.doc, filePath: resourceFilePath(pair.doc, this.rootMap).filePath });
+      case 'resource': {
+        const { filePath, mappedRoot } = checkedResourcePath(pair.doc, this.rootMap);
+        this.resources.set(str(pair.doc.uid), { doc: pair.doc, filePath, mappedRoot });
         return true;
+      }
       case 'datum':
       case 'datum_page': {
         const rows = pair.name === 'datum' ? [datumAsRow(pair.doc)] : unpackDatumPage(pair.doc);
@@ -164,6 +169,8 @@ export class DatumFiller {
         if (!h.read) {
           throw new PackStreamError('E_NO_HANDLER', `pack-stream cannot read ${spec} data (built-in readers: ${READABLE_SPECS.join(', ')}); load a reader with --handler ${spec}=./my-handler.js, or map the spec onto a built-in with --handler ${spec}=BUILTIN`, { subject: spec });
         }
+        // Built-in readers open what their templates make of the kwargs: it must stay inside the root.
+        if (this.registry.isBuiltin(spec)) for (const f of await h.filesForDatum(datum.kwargs)) checkExternalPath(f, res.mappedRoot);
         const v = await h.read(datum.kwargs, this.opts.signal ? { signal: this.opts.signal } : {});
         this.opts.onDatum?.(bytesOf(v));
         return v;

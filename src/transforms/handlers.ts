@@ -44,6 +44,12 @@ export class HandlerRegistry {
     return this.rules.has(spec);
   }
 
+  /** Whether `spec` is handled by built-in code (not a user module), whose file names pack-stream can check before reading. */
+  isBuiltin(spec: string): boolean {
+    const f = this.rules.get(spec);
+    return f !== undefined && Object.values(BUILTIN_HANDLERS).includes(f);
+  }
+
   /** The handler of one resource, for `filePath` (root_map applied, joined with resource_path). */
   handler(resource: Doc, filePath: string): Handler {
     const spec = String(resource.spec ?? '');

@@ -4,12 +4,14 @@
  * unpacked together; and the files each resource's datums need are collected
  * per root, for the manifests and copies.
  */
+import path from 'node:path';
 import { isPlainDoc, withField, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { DocPair } from '../types.js';
 import { HandlerRegistry, resourceFilePath, type FileLister } from './handlers.js';
 import { unpackDatumPage, datumAsRow } from './pages.js';
 import { rootHash } from './root-hash.js';
+import { checkExternalPath, quoted } from './safe-names.js';
 
 /** A resource with its root replaced by the root's hash (a shallow copy, key order kept). */
 export function rewriteRoot(pair: DocPair, salt: string): DocPair {
@@ -45,12 +47,13 @@ export class ExternalFileCollector {
 
   async observe(pair: DocPair): Promise<void> {
     if (pair.name === 'resource') {
-      const { originalRoot, mappedRoot, filePath } = resourceFilePath(pair.doc, this.rootMap);
+      const { originalRoot, mappedRoot, filePath } = checkedResourcePath(pair.doc, this.rootMap);
       const hash = rootHash(originalRoot, this.salt);
+      const lister = this.registry.lister(pair.doc, filePath);
+      const files = lister.resourceFiles().map((f) => checkExternalPath(f, mappedRoot));
       let root = this.roots.get(hash);
       if (!root) this.roots.set(hash, (root = { hash, originalRoot, mappedRoot, files: new Set() }));
-      const lister = this.registry.lister(pair.doc, filePath);
-      for (const f of lister.resourceFiles()) root.files.add(f);
+      for (const f of files) root.files.add(f);
       this.resources.set(String(pair.doc.uid ?? ''), { lister, root });
     } else if (pair.name === 'datum_page' || pair.name === 'datum') {
       const rows = pair.name === 'datum' ? [datumAsRow(pair.doc)] : unpackDatumPage(pair.doc);
@@ -60,6 +63,8 @@ export class ExternalFileCollector {
         let files;
         try {
           files = await r.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : ({} as Doc));
+          // What a template made of the kwargs goes into manifests and copy targets: it must stay in the root.
+          for (const f of files) checkExternalPath(f, r.root.mappedRoot);
         } catch (e) {
           if (e instanceof PackStreamError) {
             throw new PackStreamError(e.code, `datum ${String(row.datum_id)}: ${e.message}`, { subject: String(row.datum_id), cause: e });
@@ -70,6 +75,24 @@ export class ExternalFileCollector {
       }
     }
   }
+}
+
+/**
+ * resourceFilePath, refused (E_UNSAFE_PATH, naming the resource) when the root
+ * or resource_path hold control characters or the joined path leaves the root.
+ */
+export function checkedResourcePath(resource: Doc, rootMap: Record<string, string>): ReturnType<typeof resourceFilePath> {
+  const r = resourceFilePath(resource, rootMap);
+  try {
+    checkExternalPath(r.originalRoot, '', 'resource root');
+    // The resource's own path may be the root itself (a handler that lists files under it).
+    const isRoot = r.mappedRoot !== '' && path.resolve(r.filePath) === path.resolve(r.mappedRoot);
+    checkExternalPath(r.filePath, isRoot ? '' : r.mappedRoot, 'resource path');
+  } catch (e) {
+    const err = e as PackStreamError;
+    throw new PackStreamError(err.code, `resource ${quoted(String(resource.uid ?? ''))}: ${err.message}`, { subject: err.subject ?? '', cause: e });
+  }
+  return r;
 }
 
 /** Stage form of the collector: passes documents through unchanged. */
