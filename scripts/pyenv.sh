@@ -7,6 +7,9 @@
 #     PY=$(bash scripts/pyenv.sh) && "$PY" scripts/make_catalog.py OUT
 #
 # Location: ${PACK_STREAM_CACHE:-$HOME/.cache/pack-stream}/venv
+# Other pinned environments reuse this script through three variables (see
+# scripts/tiled-env.sh): PYENV_NAME (directory under the cache, default venv),
+# PYENV_REQUIREMENTS (pin file) and PYENV_SMOKE_IMPORTS (modules that must import).
 # Interpreter: $PACK_STREAM_PYTHON if set, else python3.11, else python3 (must be 3.11).
 # Reuse: the venv holds a marker with the sha256 of the requirements file; when it
 # matches (and the venv's python runs) nothing is installed.  When it differs the
@@ -20,15 +23,15 @@ log() { printf 'pyenv.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-req="$script_dir/python-requirements.txt"
+req="${PYENV_REQUIREMENTS:-$script_dir/python-requirements.txt}"
+name="${PYENV_NAME:-venv}"
+smoke="${PYENV_SMOKE_IMPORTS:-databroker, databroker_pack, suitcase.msgpack, suitcase.jsonl, suitcase.mongo_normalized, bluesky, ophyd.sim, intake, msgpack_numpy, h5py, tifffile, hdf5plugin, area_detector_handlers.handlers}"
 [[ -f $req ]] || die "missing $req"
 
 cache="${PACK_STREAM_CACHE:-${HOME:?HOME is not set; set PACK_STREAM_CACHE}/.cache/pack-stream}"
-venv="$cache/venv"
-marker="$venv/.pack-stream-requirements.sha256"
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-venv="$cache/venv"
+venv="$cache/$name"
 marker="$venv/.pack-stream-requirements.sha256"
 
 # --- pick the base interpreter ------------------------------------------------
@@ -59,7 +62,7 @@ venv_ok() {
 
 # --- serialise concurrent callers ------------------------------------------------
 if command -v flock >/dev/null 2>&1; then
-  exec 9>"$cache/venv.lock"
+  exec 9>"$cache/$name.lock"
   flock 9
 fi
 
@@ -107,7 +110,7 @@ log "installing pinned packages from $req"
 # smoke test before declaring the venv good (ophyd.sim mkdtemp()s at import:
 # point TMPDIR at a scratch dir that is removed afterwards)
 scratch=$(mktemp -d)
-TMPDIR="$scratch" "$venv/bin/python" -c 'import databroker, databroker_pack, suitcase.msgpack, suitcase.jsonl, suitcase.mongo_normalized, bluesky, ophyd.sim, intake, msgpack_numpy, h5py, tifffile, hdf5plugin, area_detector_handlers.handlers' >&2 ||
+TMPDIR="$scratch" "$venv/bin/python" -c "import $smoke" >&2 ||
   { rm -rf -- "$scratch"; die "installed packages fail to import"; }
 rm -rf -- "$scratch"
 
