@@ -6,12 +6,14 @@
  */
 import type { Test } from 'tap';
 import t from 'tap';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { makeArray, writeDetectorRun, writeNpy, writeTiff } from './helpers/detector.js';
 import { tempDir, treeDigest } from './helpers/files.js';
+import { sandbox } from './helpers/sandbox.js';
 import { scalarRun, writeJsonlRun, writeMsgpackRun } from './helpers/runs.js';
 
 /** Generous: each command takes about a second; a hang or a blow-up takes far longer. */
@@ -152,4 +154,117 @@ t.test('control characters and escapes in external file paths (point 5)', async 
   t.same((await tree(root)).filter((p) => !/^out-(manifest|copy|fill)(\/|$)/.test(p)), before, 'nothing written outside DEST');
   const after = await treeDigest(root);
   t.same(Object.fromEntries(Object.entries(after).filter(([k]) => !k.startsWith('out-'))), sources, 'sources and the files they name untouched');
+});
+
+/** A small real pack (two scalar runs, msgpack) made by the CLI. */
+async function makePack(root: string): Promise<string> {
+  const runs = path.join(root, 'pack-src');
+  mkdirSync(runs, { recursive: true });
+  for (let i = 0; i < 2; i++) writeMsgpackRun(path.join(runs, `run-${i}.msgpack`), scalarRun(`run-${i}`, { t0: 1600000000 + i * 100 }));
+  const pack = path.join(root, 'pack');
+  const r = await runCli(['pack', runs, pack, '--all']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return pack;
+}
+
+/** The one `pack-stream: ...` line of a refused command (and nothing else on stderr). */
+function oneLine(t: Test, r: CliResult): string {
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.equal(lines.length, 1, `one line on stderr: ${r.stderr}`);
+  return lines[0] ?? '';
+}
+
+// A server that is not there fails fast, so an old build that tried to connect shows here as a wrong message, not a hang.
+const NO_MONGO = 'mongodb://127.0.0.1:9/{database}?serverSelectionTimeoutMS=500';
+
+t.test('unpack NAME is checked as intake and the file system require (point 12)', async (t) => {
+  const sb = sandbox();
+  const pack = await makePack(sb.root);
+  const packDigest = await treeDigest(pack);
+  const before = await tree(sb.root);
+  const bad: [string, RegExp][] = [
+    ['__proto__', /is reserved/],
+    ['n'.repeat(300), /is too long for a file name \(300 bytes; at most 208\)/],
+    ['a\nb', /contains a control character/],
+    ['..', /is a relative directory reference/],
+    ['a/b', /contains a path separator/],
+    ['', /is empty/],
+  ];
+  for (const [name, why] of bad) {
+    for (const mode of ['inplace', 'mongo_normalized']) {
+      const r = await timedCli(t, ['unpack', mode, pack, name, ...(mode === 'mongo_normalized' ? ['--mongo-uri', NO_MONGO] : [])], { env: sb.env });
+      t.equal(r.code, 2, `${mode} ${JSON.stringify(name.slice(0, 20))}: usage error, exit 2`);
+      const line = oneLine(t, r);
+      t.match(line, /^pack-stream: E_USAGE: catalog name ".*" /);
+      t.match(line, why);
+    }
+  }
+  // A name that makes a file name but not a MongoDB database name.
+  const dotted = await timedCli(t, ['unpack', 'mongo_normalized', pack, 'my.cat', '--mongo-uri', NO_MONGO], { env: sb.env });
+  t.equal(dotted.code, 2);
+  t.match(oneLine(t, dotted), /^pack-stream: E_USAGE: catalog name "my\.cat" makes the database name "databroker_my\.cat", which MongoDB does not allow/);
+  t.same(await tree(sb.root), before, 'nothing written anywhere (no intake file, no stray directory)');
+  t.same(await treeDigest(pack), packDigest, 'the pack is untouched');
+
+  // The longest allowed name works, and so does an ordinary one with a dot.
+  const longest = 'n'.repeat(208);
+  for (const name of [longest, 'beamline.2024']) {
+    const ok = await timedCli(t, ['unpack', 'inplace', pack, name], { env: sb.env });
+    t.equal(ok.code, 0, ok.stderr);
+    const written = readFileSync(path.join(sb.userDir, `databroker_unpack_${name}.yml`), 'utf8');
+    t.match(written, `${name}:`, 'the source is written under the name');
+  }
+});
+
+t.test("a hostile pack catalog.yml is refused by unpack, nothing of it is copied (point 13)", async (t) => {
+  const sb = sandbox();
+  const good = await makePack(sb.root);
+  const original = parse(readFileSync(path.join(good, 'catalog.yml'), 'utf8')) as { sources: { packed_catalog: Record<string, any> } };
+  // A directory next to the pack that hostile paths point at (it holds a run, so reading it would show).
+  const elsewhere = path.join(sb.root, 'elsewhere');
+  mkdirSync(elsewhere);
+  writeMsgpackRun(path.join(elsewhere, 'other.msgpack'), scalarRun('other'));
+
+  const variant = (edit: (c: any) => void): Record<string, unknown> => {
+    const c = structuredClone(original) as any;
+    edit(c);
+    return c;
+  };
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['an extra source of another driver', variant((c) => (c.sources.shadow = { driver: 'textfiles', args: { urlpath: '/etc/shadow' } })), /E_BAD_CATALOG: .*catalog\.yml: it holds sources other than 'packed_catalog' \("shadow"\); refusing to unpack it$/],
+    ['another driver', variant((c) => (c.sources.packed_catalog.driver = 'intake.source.textfiles.TextFilesSource')), /E_BAD_CATALOG: .*has driver "intake\.source\.textfiles\.TextFilesSource", not bluesky-msgpack-catalog or bluesky-jsonl-catalog; refusing/],
+    ['a handler registry arg', variant((c) => (c.sources.packed_catalog.args.handler_registry = { NPY_SEQ: 'evil.module.Handler' })), /E_BAD_CATALOG: .*has args a pack does not have \("handler_registry"\); refusing/],
+    ['intake plugins', variant((c) => (c.plugins = { source: [{ module: 'evil' }] })), /E_BAD_CATALOG: .*top-level keys a pack's catalog does not have \("plugins"\); refusing/],
+    ['a template in metadata', variant((c) => (c.sources.packed_catalog.metadata.note = "{{ shell('touch /tmp/pwned') }}")), /E_BAD_CATALOG: .*metadata\.note holds an intake template/],
+    ['relative_paths leaving the pack', variant((c) => (c.sources.packed_catalog.metadata.relative_paths = ['../elsewhere/*.msgpack'])), /E_UNSAFE_PATH: .*catalog\.yml: relative_paths entry "\.\.\/elsewhere\/\*\.msgpack" leads out of/],
+    ['a root_map value leaving the pack', variant((c) => (c.sources.packed_catalog.args.root_map = { abc: '../../../etc' })), /E_UNSAFE_PATH: .*root_map value of "abc" "\.\.\/\.\.\/\.\.\/etc" leads out of/],
+  ];
+  for (const [what, catalog, message] of cases) {
+    const pack = path.join(sb.root, `pack-${what.replace(/\W+/g, '-')}`);
+    cpSync(good, pack, { recursive: true });
+    writeFileSync(path.join(pack, 'catalog.yml'), stringify(catalog));
+    const packDigest = await treeDigest(pack);
+    const before = await tree(sb.root);
+    for (const mode of ['inplace', 'mongo_normalized']) {
+      const r = await timedCli(t, ['unpack', mode, pack, 'hostile', ...(mode === 'mongo_normalized' ? ['--mongo-uri', NO_MONGO] : [])], { env: sb.env });
+      t.equal(r.code, 1, `${what} (${mode}): exit 1`);
+      t.match(oneLine(t, r), message, `${what} (${mode}): one line naming the problem`);
+    }
+    t.same(await tree(sb.root), before, `${what}: nothing written (no intake file)`);
+    t.same(await treeDigest(pack), packDigest, `${what}: the pack is untouched`);
+  }
+
+  // A pack whose args.paths point elsewhere: the written paths are rebuilt from where the pack is.
+  const moved = path.join(sb.root, 'pack-moved');
+  cpSync(good, moved, { recursive: true });
+  writeFileSync(path.join(moved, 'catalog.yml'), stringify(variant((c) => (c.sources.packed_catalog.args.paths = [path.join(elsewhere, '*.msgpack')]))));
+  const r = await timedCli(t, ['unpack', 'inplace', moved, 'moved'], { env: sb.env });
+  t.equal(r.code, 0, r.stderr);
+  const written = parse(readFileSync(path.join(sb.userDir, 'databroker_unpack_moved.yml'), 'utf8')) as { sources: Record<string, { args: { paths: string[] } }> };
+  t.same(Object.keys(written), ['sources'], 'only sources is written');
+  t.same(Object.keys(written.sources), ['moved'], 'only the one source');
+  t.same(written.sources.moved!.args.paths, [path.join(moved, 'documents', '*.msgpack')], 'paths point into the pack, not where the file said');
+  const listed = await timedCli(t, ['inspect', 'moved', '--json'], { env: sb.env });
+  t.equal(listed.code, 0, listed.stderr);
+  t.notOk(listed.stdout.includes('"other"'), 'the run elsewhere is not reachable through the catalog');
 });

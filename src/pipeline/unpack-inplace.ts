@@ -17,7 +17,8 @@ import { userDataDir, type SearchEnv } from '../catalogs/search-path.js';
 import { PackStreamError } from '../errors.js';
 import { dumpYaml } from '../sinks/catalog-file.js';
 import { byCodePoint } from '../sinks/manifests.js';
-import { loadYamlFile } from '../sources/catalog-yaml.js';
+import { JSONL_DRIVER, MSGPACK_DRIVER, loadYamlFile } from '../sources/catalog-yaml.js';
+import { componentProblem, hasControlChars, isWellFormed, MAX_COMPONENT_BYTES, printable, quoted, resolveInside } from '../transforms/safe-names.js';
 
 export interface UnpackOptions extends SearchEnv {
   /** Merge into an existing catalog of the same name (default true, as databroker-unpack). */
@@ -68,10 +69,19 @@ function isAbsolute(p: string, platform: NodeJS.Platform): boolean {
   return platform === 'win32' ? path.win32.isAbsolute(p) : p.startsWith('/');
 }
 
-/** A catalog name must make a plain file name. */
+/** Bytes around NAME in the file unpack writes: `databroker_unpack_NAME.yml` and its temporary `.<pid>.<hex>.partial`. */
+const NAME_FILE_BYTES = 'databroker_unpack_'.length + '.yml'.length + '.4194304.0123abcd.partial'.length;
+
+/**
+ * A catalog name must make a plain file name (`databroker_unpack_NAME.yml`)
+ * and a key intake and pack-stream can hold: no separators, `.`/`..`, control
+ * characters or lone surrogates, short enough for the file system, and not
+ * `__proto__` (which a JavaScript object cannot take as a plain key).
+ */
 export function checkName(name: string): void {
-  if (name === '' || /[/\\\0]/.test(name) || name === '.' || name === '..') {
-    throw new PackStreamError('E_USAGE', `'${name}' cannot be a catalog name: it must be a plain file name (no slashes)`, { subject: name });
+  const problem = name === '__proto__' ? 'is reserved' : componentProblem(name, NAME_FILE_BYTES);
+  if (problem !== undefined) {
+    throw new PackStreamError('E_USAGE', `catalog name ${quoted(name)} ${problem}: it must be a plain file name (no slashes or control characters, at most ${MAX_COMPONENT_BYTES - NAME_FILE_BYTES} bytes)`, { subject: printable(name) });
   }
 }
 
@@ -96,10 +106,123 @@ export async function replaceFileAtomic(file: string, text: string): Promise<voi
   }
 }
 
+const PACK_DRIVERS = new Set([MSGPACK_DRIVER, JSONL_DRIVER]);
+
+/** What unpack takes from a pack's catalog.yml, checked and rebuilt from where the pack is. */
+export interface PackedSource {
+  driver: string;
+  /** Absolute globs of the document files, inside the pack. */
+  paths: string[];
+  relativePaths: string[];
+  /** Relative values made absolute inside the pack; absolute values as the pack gives them. */
+  rootMap: Record<string, string>;
+  metadata: Obj;
+}
+
+/** Refuse a pack's catalog.yml: one line naming the file and what is wrong. */
+function refuse(catalogFile: string, what: string): PackStreamError {
+  return new PackStreamError('E_BAD_CATALOG', `${catalogFile}: ${what}; refusing to unpack it`, { subject: catalogFile });
+}
+
+/**
+ * Check plain data from a pack's catalog.yml: strings without control
+ * characters or intake template markers (`{{`, `{%`: intake renders them, and
+ * its templates can read the environment or run shell commands), no
+ * `__proto__` keys, bounded depth and size.
+ */
+function checkPlainData(v: unknown, where: string, catalogFile: string, budget = { nodes: 10_000 }, depth = 0): void {
+  if (--budget.nodes < 0) throw refuse(catalogFile, `${where} is too large for pack metadata`);
+  if (depth > 32) throw refuse(catalogFile, `${where} is nested too deeply for pack metadata`);
+  if (typeof v === 'string') {
+    if (hasControlChars(v) || !isWellFormed(v)) throw refuse(catalogFile, `${where} holds a control character or invalid text`);
+    if (/\{\{|\{%/.test(v)) throw refuse(catalogFile, `${where} holds an intake template (${quoted(v, 60)})`);
+    return;
+  }
+  if (v === null || typeof v === 'number' || typeof v === 'boolean' || v instanceof Date) return;
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => checkPlainData(x, `${where}[${i}]`, catalogFile, budget, depth + 1));
+    return;
+  }
+  if (isObj(v) && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === '__proto__') throw refuse(catalogFile, `${where} has a '__proto__' key`);
+      checkPlainData(k, `${where} key ${quoted(k, 60)}`, catalogFile, budget, depth + 1);
+      checkPlainData(x, `${where}.${k}`, catalogFile, budget, depth + 1);
+    }
+    return;
+  }
+  throw refuse(catalogFile, `${where} is not plain data`);
+}
+
+/**
+ * The pack's own source, as far as it is trusted: catalog.yml must hold
+ * exactly one source, `packed_catalog`, with driver bluesky-msgpack-catalog or
+ * bluesky-jsonl-catalog and no args but `paths` and `root_map` (a pack from a
+ * stranger must not bring other sources, drivers, queries or handler modules
+ * into the user's intake directory). `paths` are rebuilt from the pack's
+ * location (its `relative_paths`, which must stay inside it, else the
+ * standard `./documents/*.<ext>`); relative root_map values must stay inside
+ * the pack. Anything else is E_BAD_CATALOG (E_UNSAFE_PATH for a path that leaves the pack).
+ */
+export function packedSource(packCatalog: unknown, packPath: string, opts: { cwd?: string; platform?: NodeJS.Platform } = {}): PackedSource {
+  const cwd = opts.cwd ?? process.cwd();
+  const platform = opts.platform ?? process.platform;
+  const catalogFile = path.join(packPath, 'catalog.yml');
+  if (!isObj(packCatalog) || !isObj(packCatalog.sources) || !isObj(packCatalog.sources.packed_catalog)) {
+    throw new PackStreamError('E_BAD_CATALOG', `${catalogFile} has no 'packed_catalog' source, so it is not a pack's catalog`, { subject: catalogFile });
+  }
+  const top = Object.keys(packCatalog).filter((k) => k !== 'sources');
+  if (top.length) throw refuse(catalogFile, `it has top-level keys a pack's catalog does not have (${top.map((k) => quoted(k, 40)).join(', ')})`);
+  const others = Object.keys(packCatalog.sources).filter((k) => k !== 'packed_catalog');
+  if (others.length) throw refuse(catalogFile, `it holds sources other than 'packed_catalog' (${others.map((k) => quoted(k, 40)).join(', ')})`);
+  const source = packCatalog.sources.packed_catalog;
+  const extra = Object.keys(source).filter((k) => !['driver', 'args', 'metadata'].includes(k));
+  if (extra.length) throw refuse(catalogFile, `source 'packed_catalog' has keys a pack's source does not have (${extra.map((k) => quoted(k, 40)).join(', ')})`);
+  const driver = source.driver;
+  if (typeof driver !== 'string' || !PACK_DRIVERS.has(driver)) {
+    throw refuse(catalogFile, `source 'packed_catalog' has driver ${quoted(String(driver), 80)}, not ${MSGPACK_DRIVER} or ${JSONL_DRIVER}`);
+  }
+  const args = source.args ?? {};
+  if (!isObj(args)) throw refuse(catalogFile, "source 'packed_catalog' has args that are not a mapping");
+  const extraArgs = Object.keys(args).filter((k) => k !== 'paths' && k !== 'root_map');
+  if (extraArgs.length) throw refuse(catalogFile, `source 'packed_catalog' has args a pack does not have (${extraArgs.map((k) => quoted(k, 40)).join(', ')})`);
+  const metadata = source.metadata ?? {};
+  if (!isObj(metadata)) throw refuse(catalogFile, "source 'packed_catalog' has metadata that is not a mapping");
+  checkPlainData(metadata, 'metadata', catalogFile);
+
+  const absPack = path.resolve(cwd, packPath);
+  const inside = (rel: string, what: string) => {
+    try {
+      resolveInside(absPack, rel, what);
+    } catch (e) {
+      const err = e as PackStreamError;
+      throw new PackStreamError(err.code, `${catalogFile}: ${err.message}`, { subject: catalogFile, cause: e });
+    }
+    return pathlibAbsolute(packPath, rel, cwd, platform);
+  };
+  const ext = driver === MSGPACK_DRIVER ? 'msgpack' : 'jsonl';
+  const relativePaths = metadata.relative_paths === undefined ? [`./documents/*.${ext}`] : list(metadata.relative_paths);
+  if (relativePaths.length === 0) throw refuse(catalogFile, 'metadata.relative_paths lists no paths');
+  const paths = relativePaths.map((r) => inside(r, 'relative_paths entry')).sort(byCodePoint);
+
+  const rootMap: Record<string, string> = {};
+  if (args.root_map !== undefined && args.root_map !== null) {
+    if (!isObj(args.root_map)) throw refuse(catalogFile, 'root_map is not a mapping');
+    checkPlainData(args.root_map, 'root_map', catalogFile);
+    for (const [k, v] of Object.entries(args.root_map)) {
+      if (typeof v !== 'string') throw refuse(catalogFile, `root_map value of ${quoted(k, 60)} is not a string`);
+      // Absolute values name where the external files were when packed without copying (kept, as Python keeps them).
+      rootMap[k] = isAbsolute(v, platform) ? v : inside(v, `root_map value of ${quoted(k, 60)}`);
+    }
+  }
+  return { driver, paths, relativePaths, rootMap, metadata: structuredClone(metadata) };
+}
+
 /**
  * The catalog YAML document for the pack's `packed_catalog` source under
  * `name`, merged with `existing` (the current source of that name) if given.
- * Pure apart from reading nothing: the steps of databroker-unpack's inplace.
+ * Pure apart from reading nothing: the steps of databroker-unpack's inplace,
+ * from what `packedSource` accepts of the pack's catalog.
  */
 export function unpackedCatalogDocument(
   packCatalog: unknown,
@@ -108,45 +231,22 @@ export function unpackedCatalogDocument(
   existing: Obj | undefined,
   opts: { cwd?: string; platform?: NodeJS.Platform } = {},
 ): Record<string, unknown> {
-  const cwd = opts.cwd ?? process.cwd();
-  const platform = opts.platform ?? process.platform;
-  const catalogFile = path.join(packPath, 'catalog.yml');
-  if (!isObj(packCatalog) || !isObj(packCatalog.sources) || !isObj(packCatalog.sources.packed_catalog)) {
-    throw new PackStreamError('E_BAD_CATALOG', `${catalogFile} has no 'packed_catalog' source, so it is not a pack's catalog`, { subject: catalogFile });
+  const packed = packedSource(packCatalog, packPath, opts);
+  if (existing && existing.driver !== packed.driver) {
+    throw new PackStreamError('E_CONFLICT', `cannot merge a source with driver ${packed.driver} into catalog '${name}', whose driver is ${String(existing.driver)}`, { subject: name });
   }
-  const catalog = structuredClone(packCatalog) as Obj & { sources: Obj };
-  const source = catalog.sources.packed_catalog as Obj;
-  delete catalog.sources.packed_catalog;
-
-  if (existing && existing.driver !== source.driver) {
-    throw new PackStreamError('E_CONFLICT', `cannot merge a source with driver ${String(source.driver)} into catalog '${name}', whose driver is ${String(existing.driver)}`, { subject: name });
-  }
-  if (!isObj(source.args)) source.args = {};
-  const args = source.args as Obj;
-  const metadata = isObj(source.metadata) ? source.metadata : undefined;
-
-  const relative = list(metadata?.relative_paths);
-  if (relative.length) args.paths = relative.map((r) => pathlibAbsolute(packPath, r, cwd, platform)).sort(byCodePoint);
+  const metadata: Obj = packed.metadata;
+  const args: Obj = { paths: packed.paths, root_map: { ...packed.rootMap } };
+  const source: Obj = { args, driver: packed.driver, metadata };
 
   if (existing) {
     const existingArgs = isObj(existing.args) ? existing.args : {};
     const existingMeta = isObj(existing.metadata) ? existing.metadata : {};
     args.paths = sortedUnion(list(args.paths), list(existingArgs.paths));
-    const meta = metadata ?? (source.metadata = {} as Obj);
-    (meta as Obj).relative_paths = sortedUnion(list((meta as Obj).relative_paths), list(existingMeta.relative_paths));
-  }
+    metadata.relative_paths = sortedUnion(list(metadata.relative_paths), list(existingMeta.relative_paths));
 
-  if (isObj(args.root_map)) {
-    const rootMap = args.root_map;
-    for (const [k, v] of Object.entries(rootMap)) {
-      if (typeof v === 'string' && !isAbsolute(v, platform)) rootMap[k] = pathlibAbsolute(packPath, v, cwd, platform);
-    }
-  }
-
-  if (existing) {
-    const existingArgs = isObj(existing.args) ? existing.args : {};
     const theirs = isObj(existingArgs.root_map) ? existingArgs.root_map : {};
-    const ours = isObj(args.root_map) ? args.root_map : (args.root_map = {} as Obj);
+    const ours = args.root_map as Obj;
     const collisions = Object.keys(ours).filter((k) => Object.hasOwn(theirs, k));
     if (collisions.length) {
       throw new PackStreamError(
@@ -155,11 +255,10 @@ export function unpackedCatalogDocument(
         { subject: name },
       );
     }
-    Object.assign(ours as Obj, theirs);
+    Object.assign(ours, theirs);
   }
-
-  catalog.sources[name] = source;
-  return catalog;
+  // Only this source, as databroker-unpack writes it: nothing else of the pack's file is carried over.
+  return { sources: { [name]: source } };
 }
 
 /**

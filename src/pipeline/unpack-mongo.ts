@@ -24,13 +24,14 @@ import type { Doc } from '../codec/values.js';
 import { describeError, errorCode, PackStreamError } from '../errors.js';
 import { dumpYaml } from '../sinks/catalog-file.js';
 import { MongoNormalizedWriter, type Conflict, type MongoWriterOptions, type WriteCounts } from '../sinks/mongo-normalized.js';
-import { MONGO_DRIVER, loadYamlFile } from '../sources/catalog-yaml.js';
-import { isBrokenRun } from '../sources/file-catalog.js';
+import { MONGO_DRIVER, formatOfDriver, loadYamlFile } from '../sources/catalog-yaml.js';
+import { FileCatalog, isBrokenRun } from '../sources/file-catalog.js';
 import { connectDatabase, hidePassword, isConnectionError, requireDatabase } from '../sources/mongo-connection.js';
 import { openSource } from '../sources/open.js';
 import type { Catalog } from '../types.js';
 import type { RunFailure } from './export.js';
-import { checkName, existingSource, replaceFileAtomic, unpackedCatalogDocument, type UnpackOptions, type UnpackResult } from './unpack-inplace.js';
+import { printable, quoted } from '../transforms/safe-names.js';
+import { checkName, existingSource, packedSource, replaceFileAtomic, unpackedCatalogDocument, type UnpackOptions, type UnpackResult } from './unpack-inplace.js';
 
 /** databroker-unpack's default `--mongo-uri`. */
 export const DEFAULT_MONGO_URI = 'mongodb://localhost:27017/{database}';
@@ -76,11 +77,16 @@ function isObj(v: unknown): v is Obj {
 /** The URI databroker-unpack would use. */
 export function mongoUriFor(name: string, uri: string = DEFAULT_MONGO_URI): string {
   const out = uri.replaceAll('{database}', `databroker_${name}`);
-  requireDatabase(out);
+  const db = requireDatabase(out);
+  // MongoDB's rules for database names (any platform): no / \\ . space " $ * < > : | ?, under 64 bytes.
+  if (uri.includes('{database}') && (/[/\\. "$*<>:|?\0]/.test(db) || Buffer.byteLength(db) >= 64)) {
+    throw new PackStreamError('E_USAGE', `catalog name ${quoted(name)} makes the database name ${quoted(db)}, which MongoDB does not allow (no / \\ . space " $ * < > : | ?, under 64 bytes); pick another name or give --mongo-uri with a database`, { subject: printable(name) });
+  }
   return out;
 }
 
-async function packCatalogFile(source: string, cwd: string): Promise<string | undefined> {
+/** The parsed catalog.yml when SOURCE is a pack directory (it has a `packed_catalog` source). */
+async function packCatalogFile(source: string, cwd: string): Promise<{ file: string; doc: unknown } | undefined> {
   const file = path.join(path.resolve(cwd, source), 'catalog.yml');
   try {
     if (!(await stat(file)).isFile()) return undefined;
@@ -88,7 +94,7 @@ async function packCatalogFile(source: string, cwd: string): Promise<string | un
     return undefined;
   }
   const doc = await loadYamlFile(file);
-  return isObj(doc) && isObj(doc.sources) && isObj(doc.sources.packed_catalog) ? file : undefined;
+  return isObj(doc) && isObj(doc.sources) && isObj(doc.sources.packed_catalog) ? { file, doc } : undefined;
 }
 
 /**
@@ -154,16 +160,24 @@ export async function unpackMongoNormalized(source: string, name: string, opts: 
   const uri = mongoUriFor(name, opts.mongoUri);
   const { destFile, existing } = await existingSource(name, merge, opts);
 
-  const packFile = await packCatalogFile(source, cwd);
-  const catalog: Catalog = await openSource(packFile ? path.dirname(packFile) : source);
+  const pack = await packCatalogFile(source, cwd);
+  const platformOpt = opts.platform ? { platform: opts.platform } : {};
+  let catalog: Catalog;
+  if (pack) {
+    // A pack is read where its checked catalog says (inside the pack), never from paths the file names elsewhere.
+    const packed = packedSource(pack.doc, source, { cwd, ...platformOpt });
+    catalog = new FileCatalog({ patterns: packed.paths, format: formatOfDriver(packed.driver)!, rootMap: packed.rootMap, description: pack.file });
+  } else {
+    catalog = await openSource(source);
+  }
   try {
     const yamlDoc = mongoCatalogDocument(
-      packFile ? { catalog: await loadYamlFile(packFile), path: source } : undefined,
+      pack ? { catalog: pack.doc, path: source } : undefined,
       catalog.rootMap,
       name,
       uri,
       existing,
-      { cwd, ...(opts.platform ? { platform: opts.platform } : {}) },
+      { cwd, ...platformOpt },
     );
 
     const { client, db } = await connectDatabase(uri);
