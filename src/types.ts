@@ -70,4 +70,8 @@ export interface Catalog {
   /** databroker's `catalog[key]`: full uid, unique prefix, scan_id, or negative index. */
   lookup(key: string, opts?: { query?: Doc }): Promise<RunRef>;
   close?(): Promise<void>;
+  /** External files are on a server, not here: list them without checking they exist locally. */
+  readonly remoteFiles?: boolean;
+  /** Extra `metadata` for the pack's catalog.yml (e.g. which runs were rebuilt, and from what). */
+  packMetadata?(): Record<string, unknown>;
 }

@@ -75,6 +75,7 @@ interface PackCliOptions {
   handler?: string[];
   concurrency: number;
   manifestChunk: number;
+  apiKey?: string;
 }
 
 async function runPack(source: string, dest: string, o: PackCliOptions): Promise<number> {
@@ -91,7 +92,9 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
   }
   const uids = o.uids?.length ? await readUids(o.uids) : undefined;
 
-  const catalog = await openSource(source);
+  const external = o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : o.fillExternal ? 'fill' : 'manifest';
+  const apiKey = o.apiKey ?? process.env.TILED_API_KEY;
+  const catalog = await openSource(source, { external, concurrency: o.concurrency, ...(apiKey ? { apiKey } : {}) });
   if (query) {
     try {
       // $text and $where are for the server to judge when the source is MongoDB.
@@ -104,7 +107,7 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
   const view = progressView(process.stderr, uids?.length);
   const opts: ExportOptions = {
     format: o.format,
-    external: o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : o.fillExternal ? 'fill' : 'manifest',
+    external,
     noDocuments: !o.documents,
     strict: Boolean(o.strict),
     handlers,
@@ -165,6 +168,7 @@ export function buildProgram(): Command {
     .option('--handler <spec=builtin|module>', 'handle resource spec SPEC with built-in BUILTIN (e.g. AD_HDF5_lambda=AD_HDF5) or with the handler a JS/TS module exports (e.g. MY_SPEC=./my-handler.js); repeatable', collect)
     .option('--concurrency <n>', 'external file copies, or datum reads with --fill-external, in flight', positiveInt('--concurrency'), 4)
     .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
+    .option('--api-key <key>', 'API key for a Tiled SOURCE (default: $TILED_API_KEY); sent as a header, never printed')
     .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
       if (o.listCatalogs) {
         process.exitCode = await printCatalogList();

@@ -39,6 +39,8 @@ export interface ExportOptions {
    * fill: read the data into the events (no resources, datums, manifests or copies).
    */
   external?: ExternalMode;
+  /** manifest mode: check that every listed file exists here (default); off for files that live on a server. */
+  checkExternalFiles?: boolean;
   /** Compute file lists and root_map but write no document files. */
   noDocuments?: boolean;
   salt?: string;
@@ -232,7 +234,7 @@ export class PackExporter {
   private async handleExternalFiles(collector: ExternalFileCollector): Promise<void> {
     for (const root of collector.roots.values()) {
       if (this.external === 'copy') await this.copier.copyAll(planCopies(root));
-      else await checkFilesExist(root.files);
+      else if (this.opts.checkExternalFiles !== false) await checkFilesExist(root.files);
     }
   }
 
@@ -322,7 +324,7 @@ export async function exportRun(run: RunRef, dest: PackSink | string, opts: Expo
 
 /** export_catalog: every run of a catalog (optionally matching a query) into a pack sink (a path means a directory). */
 export async function exportCatalog(catalog: Catalog, dest: PackSink | string, opts: ExportOptions & { query?: Doc } = {}): Promise<ExportSummary> {
-  const ex = await PackExporter.create(dest, catalog.rootMap, opts);
+  const ex = await PackExporter.create(dest, catalog.rootMap, withCatalogDefaults(catalog, opts));
   let n = 0;
   try {
     for await (const run of catalog.runs({ ...(opts.query ? { query: opts.query } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
@@ -339,12 +341,17 @@ export async function exportCatalog(catalog: Catalog, dest: PackSink | string, o
     await ex.abort(e);
     throw e;
   }
-  return ex.finish();
+  return ex.finish(catalog.packMetadata?.() ?? {});
+}
+
+/** A source whose external files live on a server (Tiled) lists them without a local existence check. */
+function withCatalogDefaults<T extends ExportOptions>(catalog: Catalog, opts: T): T {
+  return catalog.remoteFiles ? { ...opts, checkExternalFiles: false } : opts;
 }
 
 /** export_uids: the runs that uids (or prefixes, scan_ids, negative indexes) name. */
 export async function exportUids(catalog: Catalog, uids: string[], dest: PackSink | string, opts: ExportOptions = {}): Promise<ExportSummary> {
-  const ex = await PackExporter.create(dest, catalog.rootMap, opts);
+  const ex = await PackExporter.create(dest, catalog.rootMap, withCatalogDefaults(catalog, opts));
   const list = opts.limit !== undefined ? uids.slice(0, opts.limit) : uids;
   try {
     for (const key of list) {
@@ -366,7 +373,7 @@ export async function exportUids(catalog: Catalog, uids: string[], dest: PackSin
     await ex.abort(e);
     throw e;
   }
-  return ex.finish();
+  return ex.finish(catalog.packMetadata?.() ?? {});
 }
 
 /** Remove a pack directory this process created (used when aborting). */

@@ -14,6 +14,7 @@ import { fileCatalogFromEntry, MONGO_DRIVER, readCatalogSources, resolvedRootMap
 import { FileCatalog, formatOfFile } from './file-catalog.js';
 import { MongoCatalog } from './mongo-catalog.js';
 import { isMongoUri } from './mongo-connection.js';
+import { isTiledUri, probeTiled, TiledCatalog, type TiledOptions } from './tiled-catalog.js';
 
 async function kind(p: string): Promise<'file' | 'dir' | null> {
   try {
@@ -39,8 +40,12 @@ export async function openCatalogYaml(file: string, name?: string): Promise<Cata
   return fileCatalogFromEntry(entry);
 }
 
-export async function openSource(source: string): Promise<Catalog> {
+/** Options only some sources use (a Tiled server's key, what the export does with external files). */
+export type SourceOptions = TiledOptions;
+
+export async function openSource(source: string, opts: SourceOptions = {}): Promise<Catalog> {
   if (isMongoUri(source)) return MongoCatalog.fromUri(source);
+  if (isTiledUri(source) || (/^https?:\/\//i.test(source) && (await probeTiled(source)))) return TiledCatalog.open(source, opts);
   const hash = source.lastIndexOf('#');
   if (hash > 0 && /\.ya?ml$/.test(source.slice(0, hash))) {
     return openCatalogYaml(path.resolve(source.slice(0, hash)), source.slice(hash + 1));

@@ -168,3 +168,25 @@ export async function tiledJson(server: TiledServer, route: string): Promise<Rec
   if (!r.ok) throw new Error(`GET ${route}: HTTP ${r.status} ${await r.text()}`);
   return (await r.json()) as Record<string, unknown>;
 }
+
+export interface RunDump {
+  start: Record<string, unknown>;
+  stop: Record<string, unknown>;
+  streams: Record<string, { seq_num: number[]; time: number[]; data: Record<string, unknown>; timestamps: Record<string, unknown> }>;
+}
+
+function dump(python: string, args: string[], env: NodeJS.ProcessEnv = {}): Record<string, RunDump> {
+  const r = spawnSync(python, [path.join(REPO, 'scripts', 'tiled_dump.py'), ...args], { encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore', ...env }, maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`tiled_dump.py ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, RunDump>;
+}
+
+/** The runs as the server holds them (tiled's Python client): start, stop, tables, arrays. */
+export function dumpServer(server: TiledServer, uids: string[]): Record<string, RunDump> {
+  return dump(server.python, ['server', server.url, server.apiKey, ...uids]);
+}
+
+/** The same runs as Python databroker 1.2.5 reads them from a pack (filled). */
+export function dumpPack(python: string, catalogYml: string, uids: string[]): Record<string, RunDump> {
+  return dump(python, ['pack', catalogYml, ...uids], { TMPDIR: path.dirname(catalogYml) });
+}
