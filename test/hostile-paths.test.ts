@@ -268,3 +268,40 @@ t.test("a hostile pack catalog.yml is refused by unpack, nothing of it is copied
   t.equal(listed.code, 0, listed.stderr);
   t.notOk(listed.stdout.includes('"other"'), 'the run elsewhere is not reachable through the catalog');
 });
+
+t.test('inspect and verify do not look at files outside their root, and print names escaped', async (t) => {
+  const root = tempDir();
+  const runs = path.join(root, 'runs');
+  const data = path.join(root, 'data');
+  const frame = makeArray('<u2', [2, 3], (i) => i);
+  writeNpy(path.join(data, 'ok.npy'), frame);
+  writeNpy(path.join(root, 'outside', 'secret.npy'), frame);
+  resourceRun(runs, 'good-ext', 'npy', data, 'ok.npy');
+  writeMsgpackRun(path.join(runs, 'loud.msgpack'), scalarRun('loud', { plan: '\u001b]0;pwned\u0007\u001b[2J', t0: 1600000100 }));
+  resourceRun(runs, 'evil-up', 'npy', data, '../outside/secret.npy');
+  const sources = await treeDigest(root);
+
+  const inspected = await timedCli(t, ['inspect', runs]);
+  t.equal(inspected.code, 0, inspected.stderr);
+  t.notOk(inspected.stdout.includes('\u001b'), 'no raw escape sequence reaches the terminal');
+  t.match(inspected.stdout, /loud .*\\x1b\]0;pwned\\x07\\x1b\[2J/, 'the plan name is shown escaped');
+  t.match(inspected.stdout, /^evil-up .*0 external files \(0 B\), 1 refused \(outside their root or with control characters\)$/m, 'the file outside its root is refused, not sized');
+  const json = await timedCli(t, ['inspect', runs, '--json']);
+  const evil = (JSON.parse(json.stdout) as { runs: { uid: string; external: object }[] }).runs.find((r) => r.uid === 'evil-up');
+  t.match(evil?.external, { files: 0, unsafe: 1 }, 'JSON: unsafe counted');
+
+  // A pack whose catalog and documents were edited to point out of it.
+  const pack = path.join(root, 'pack');
+  const packed = await timedCli(t, ['pack', runs, pack, '--uids', '-', '--copy-external'], { input: 'good-ext\n' });
+  t.equal(packed.code, 0, packed.stderr);
+  const catalog = parse(readFileSync(path.join(pack, 'catalog.yml'), 'utf8')) as any;
+  const hash = Object.keys(catalog.sources.packed_catalog.args.root_map)[0]!;
+  writeDetectorRun(path.join(pack, 'documents'), 'evil-up', [{ spec: 'npy', root: hash, resource_path: '../../../outside/secret.npy', resource_kwargs: {}, datums: [{}] }]);
+  catalog.sources.packed_catalog.args.root_map.evilkey = '../../..';
+  writeFileSync(path.join(pack, 'catalog.yml'), stringify(catalog));
+  const verified = await timedCli(t, ['verify', pack]);
+  t.equal(verified.code, 1);
+  t.match(verified.stdout, /^unsafe-path: root_map maps "evilkey" to "\.\.\/\.\.\/\.\.", which leads out of the pack \(not looked at\)$/m);
+  t.match(verified.stdout, /^unsafe-path: documents\/evil-up\.msgpack: resource "evil-up-res0": resource path ".*\/outside\/secret\.npy" is not inside its resource root ".*external_files\/[0-9a-f]{32}", so it is refused \(not looked at\)$/m);
+  t.same(Object.fromEntries(Object.entries(await treeDigest(root)).filter(([k]) => !k.startsWith('pack/'))), sources, 'sources untouched');
+});

@@ -125,7 +125,7 @@ t.test('a moved pack keeps working', { skip: SKIP_VECTORS }, async (t) => {
     const data = JSON.parse(i.stdout) as { runs: { uid: string; external: { files: number; bytes: number; missing: number } }[]; totals: { runs: number } };
     t.equal(data.totals.runs, 3);
     const img = data.runs.find((r) => r.external.files === 1)!;
-    t.same(img.external, { files: 1, bytes: 928, missing: 0, unlisted: 0, unknownSpecs: [] }, `${what}: the copied file is found where the pack now is`);
+    t.same(img.external, { files: 1, bytes: 928, missing: 0, unlisted: 0, unknownSpecs: [], unsafe: 0 }, `${what}: the copied file is found where the pack now is`);
 
     const repacked = path.join(tempDir(), 'repacked');
     const p = await runCli(['pack', moved, repacked, '--all', '--copy-external'], { env: env() });
@@ -170,7 +170,7 @@ t.test('inspect: one line per run, totals, --json', { skip: SKIP_VECTORS }, asyn
       streams: { baseline: 2, primary: 4 },
       exit_status: 'success',
       documents: 10,
-      external: { files: 0, bytes: 0, missing: 0, unlisted: 0, unknownSpecs: [] },
+      external: { files: 0, bytes: 0, missing: 0, unlisted: 0, unknownSpecs: [], unsafe: 0 },
       location: path.join(VECTORS, 'polartools_scalar', 'documents', 'befa48fc-3976-4812-8eee-688223770b46.msgpack'),
     },
   ]);

@@ -12,6 +12,7 @@ import { verifyPack, type VerifyProblem } from '../pipeline/verify.js';
 import { openSource } from '../sources/open.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
+import { printable } from '../transforms/safe-names.js';
 import { formatBytes } from './progress.js';
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -24,6 +25,8 @@ export function handlerRegistry(specs: string[] = []): Promise<HandlerRegistry> 
 }
 
 function table(rows: string[][]): string {
+  // Names come from YAML files anyone may have written: no terminal escapes or line breaks.
+  rows = rows.map((r) => r.map(printable));
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
@@ -32,7 +35,7 @@ function table(rows: string[][]): string {
 /** list-catalogs (and pack --list-catalogs): one line per catalog, name, driver, data location, defining file. */
 export async function printCatalogList(opts: { json?: boolean } = {}): Promise<number> {
   const found = await discoverCatalogs();
-  for (const w of found.warnings) process.stderr.write(`pack-stream: warning: ${w}\n`);
+  for (const w of found.warnings) process.stderr.write(`pack-stream: warning: ${printable(w)}\n`);
   if (opts.json) {
     const strip = (c: DiscoveredCatalog) => ({ name: c.name, driver: c.driver, kind: c.kind, location: c.location, file: c.file });
     process.stdout.write(`${JSON.stringify({ catalogs: found.catalogs.map(strip), shadowed: found.shadowed.map(strip), searched: found.searched }, null, 2)}\n`);
@@ -47,13 +50,19 @@ export async function printCatalogList(opts: { json?: boolean } = {}): Promise<n
   return 0;
 }
 
+/** One line per run; fields come from the run's documents, so control characters are shown escaped. */
 function runLine(r: RunSummary): string {
-  if (r.error && r.documents === 0) return `${r.uid}  ERROR ${r.error.message}\n`;
+  return printable(runText(r)) + '\n';
+}
+
+function runText(r: RunSummary): string {
+  if (r.error && r.documents === 0) return `${r.uid}  ERROR ${r.error.message}`;
   const streams = Object.entries(r.streams).map(([k, n]) => `${k}:${n}`).join(',') || 'no-streams';
   const ext = r.external;
   let extText = `${ext.files} external file${ext.files === 1 ? '' : 's'} (${formatBytes(ext.bytes)})`;
   if (ext.missing) extText += `, ${ext.missing} missing`;
   if (ext.unlisted) extText += `, ${ext.unlisted} unlisted${ext.unknownSpecs.length ? ` (spec ${ext.unknownSpecs.join(', ')})` : ''}`;
+  if (ext.unsafe) extText += `, ${ext.unsafe} refused (outside their root or with control characters)`;
   const fields = [
     r.uid,
     `scan_id=${r.scan_id ?? '-'}`,
@@ -63,7 +72,7 @@ function runLine(r: RunSummary): string {
     r.exit_status ?? 'no-stop',
     extText,
   ];
-  return `${fields.join('  ')}${r.error ? `  ERROR ${r.error.message}` : ''}\n`;
+  return `${fields.join('  ')}${r.error ? `  ERROR ${r.error.message}` : ''}`;
 }
 
 interface InspectCliOptions {
@@ -102,9 +111,9 @@ async function runInspect(source: string, o: InspectCliOptions): Promise<number>
 
 async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
-  const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${p.message}\n`);
+  const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${printable(p.message)}\n`);
   const report = await verifyPack(dir, { handlers, ...(onProblem ? { onProblem } : {}) });
-  for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${w}\n`);
+  for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${printable(w)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   const outside = report.externalFilesOutside ? `; ${report.externalFilesOutside} listed outside the pack, not checked` : '';
   process.stderr.write(

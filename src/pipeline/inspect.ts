@@ -8,9 +8,11 @@
 import { stat } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { isPlainDoc, toNumber, type Doc, type Value } from '../codec/values.js';
-import { describeError, errorCode } from '../errors.js';
+import { describeError, errorCode, PackStreamError } from '../errors.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
-import { HandlerRegistry, resourceFilePath, type FileLister } from '../transforms/handlers.js';
+import { HandlerRegistry, type FileLister } from '../transforms/handlers.js';
+import { checkedResourcePath } from '../transforms/resources.js';
+import { checkExternalPath } from '../transforms/safe-names.js';
 import { datumAsRow, unpackDatumPage } from '../transforms/pages.js';
 import type { Catalog, RunRef } from '../types.js';
 
@@ -25,6 +27,8 @@ export interface ExternalFilesSummary {
   unlisted: number;
   /** Specs no rule knows, if any. */
   unknownSpecs: string[];
+  /** Files not looked at because their path leaves the resource root or holds control characters. */
+  unsafe: number;
 }
 
 export interface RunSummary {
@@ -91,7 +95,10 @@ export class RunFiles {
   readonly files = new Set<string>();
   unlisted = 0;
   readonly unknownSpecs = new Set<string>();
-  private readonly listers = new Map<string, FileLister | null>();
+  /** Files (or resources) refused because their path leaves its root or holds control characters: first messages. */
+  readonly unsafe: string[] = [];
+  unsafeCount = 0;
+  private readonly listers = new Map<string, { lister: FileLister; mappedRoot: string } | null>();
 
   constructor(
     private readonly registry: HandlerRegistry,
@@ -99,10 +106,34 @@ export class RunFiles {
     private readonly only?: (mappedRoot: string) => boolean,
   ) {}
 
+  private refuse(e: unknown): void {
+    if (!(e instanceof PackStreamError) || e.code !== 'E_UNSAFE_PATH') throw e;
+    if (this.unsafeCount++ < 10) this.unsafe.push(e.message);
+  }
+
+  /** Add files a lister gave, except those a hostile resource pointed outside its root (never looked at). */
+  private add(files: Iterable<string>, mappedRoot: string): void {
+    for (const f of files) {
+      try {
+        this.files.add(checkExternalPath(f, mappedRoot));
+      } catch (e) {
+        this.refuse(e);
+      }
+    }
+  }
+
   resource(doc: Doc): void {
     const uid = String(doc.uid ?? '');
     const spec = String(doc.spec ?? '');
-    const { mappedRoot, filePath } = resourceFilePath(doc, this.rootMap);
+    let paths;
+    try {
+      paths = checkedResourcePath(doc, this.rootMap);
+    } catch (e) {
+      this.refuse(e);
+      this.listers.set(uid, null);
+      return;
+    }
+    const { mappedRoot, filePath } = paths;
     if (this.only && !this.only(mappedRoot)) {
       this.listers.set(uid, null);
       return;
@@ -115,8 +146,8 @@ export class RunFiles {
     }
     try {
       const lister = this.registry.lister(doc, filePath);
-      for (const f of lister.resourceFiles()) this.files.add(f);
-      this.listers.set(uid, lister);
+      this.add(lister.resourceFiles(), mappedRoot);
+      this.listers.set(uid, { lister, mappedRoot });
     } catch {
       this.unlisted++;
       this.listers.set(uid, null);
@@ -132,10 +163,10 @@ export class RunFiles {
 
   async datums(rows: Iterable<{ resource: Value; datum_kwargs: Value }>): Promise<void> {
     for (const row of rows) {
-      const lister = this.listers.get(String(row.resource ?? ''));
-      if (!lister) continue;
+      const entry = this.listers.get(String(row.resource ?? ''));
+      if (!entry) continue;
       try {
-        for (const f of await lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {})) this.files.add(f);
+        this.add(await entry.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {}), entry.mappedRoot);
       } catch {
         this.unlisted++;
         this.listers.set(String(row.resource ?? ''), null);
@@ -175,7 +206,7 @@ export async function inspectRun(run: RunRef, rootMap: Record<string, string>, o
     streams: Object.create(null) as Record<string, number>,
     exit_status: null,
     documents: 0,
-    external: { files: 0, bytes: 0, missing: 0, unlisted: 0, unknownSpecs: [] },
+    external: { files: 0, bytes: 0, missing: 0, unlisted: 0, unknownSpecs: [], unsafe: 0 },
     location: run.location,
   };
   if (isBrokenRun(run)) {
@@ -205,7 +236,7 @@ export async function inspectRun(run: RunRef, rootMap: Record<string, string>, o
     summary.error = { code: errorCode(e), message: describeError(e) };
   }
   const sized = await sizeFiles(files.files, opts.concurrency ?? 16);
-  summary.external = { files: files.files.size, bytes: sized.bytes, missing: sized.missing, unlisted: files.unlisted, unknownSpecs: [...files.unknownSpecs].sort() };
+  summary.external = { files: files.files.size, bytes: sized.bytes, missing: sized.missing, unlisted: files.unlisted, unknownSpecs: [...files.unknownSpecs].sort(), unsafe: files.unsafeCount };
   return summary;
 }
 

@@ -25,6 +25,7 @@ import { formatOfDriver, readCatalogSources, resolvedPaths, resolvedRootMap, typ
 import { formatOfFile, readRecords } from '../sources/file-catalog.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import type { Format } from '../types.js';
+import { isInside, quoted } from '../transforms/safe-names.js';
 import { RunFiles } from './inspect.js';
 
 export type VerifyProblemKind =
@@ -37,7 +38,8 @@ export type VerifyProblemKind =
   | 'bad-run' //              a run not beginning with start / ending with stop, or misnamed
   | 'duplicate-run' //        two document files hold the same start uid
   | 'unmapped-root' //        a resource root that is not a root_map key
-  | 'missing-external'; //    a copied external file (or its root directory) is missing
+  | 'missing-external' //     a copied external file (or its root directory) is missing
+  | 'unsafe-path'; //         a root_map value or a resource's file that leads out of its root (not looked at)
 
 export interface VerifyProblem {
   kind: VerifyProblemKind;
@@ -106,8 +108,7 @@ class Verifier {
   }
 
   inside(p: string): boolean {
-    const r = path.relative(this.dir, p);
-    return r !== '' && !r.startsWith('..') && !path.isAbsolute(r);
+    return isInside(this.dir, p);
   }
 
   async exists(p: string): Promise<boolean> {
@@ -144,6 +145,10 @@ class Verifier {
     if (raw && typeof raw === 'object') {
       for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
         const target = this.rootMap[key]!;
+        if (typeof value === 'string' && !path.isAbsolute(value) && !this.inside(target)) {
+          this.problem('unsafe-path', String(value), `root_map maps ${quoted(key)} to ${quoted(value)}, which leads out of the pack (not looked at)`);
+          continue;
+        }
         if (typeof value === 'string' && !path.isAbsolute(value) && !(await this.exists(target))) {
           this.problem('missing-external', String(value), `root_map maps '${key}' to ${value}, which is not in the pack`);
           this.missingExternal.add(target);
@@ -322,6 +327,8 @@ class Verifier {
       if (other) this.problem('duplicate-run', uid, `run ${uid} is in both ${other} and ${rel}`);
       else this.uids.set(uid, rel);
     }
+    for (const m of files.unsafe) this.problem('unsafe-path', rel, `${rel}: ${m} (not looked at)`);
+    if (files.unsafeCount > files.unsafe.length) this.problem('unsafe-path', rel, `${rel}: ${files.unsafeCount - files.unsafe.length} more external path(s) refused`);
     for (const spec of files.unknownSpecs) {
       if (this.warnedSpecs.has(spec)) continue;
       this.warnedSpecs.add(spec);
