@@ -72,3 +72,27 @@ t.test('bad and unsupported operators are refused up front', async (t) => {
   t.doesNotThrow(() => validateQuery({ $text: { $search: 'x' } }, false));
   t.throws(() => matchQuery({ a: { $in: 3 } }, start), { code: 'E_BAD_QUERY' });
 });
+
+t.test('nesting is bounded by a typed limit, not the stack', async (t) => {
+  const deep = (n: number, open: string, close: string, inner = '1') => open.repeat(n) + inner + close.repeat(n);
+  t.throws(() => parseQuery(`{'a': ${deep(50_000, '[', ']')}}`), { code: 'E_LIMIT', message: /nests deeper than 1000 levels/ });
+  t.throws(() => parseQuery(deep(50_000, '{"a":', '}')), { code: 'E_LIMIT' });
+  t.throws(() => parseQuery(`{'a': ${deep(50_000, 'dict(a=', ')')}}`), { code: 'E_LIMIT' });
+  t.throws(() => parseQuery(`{'a': ${deep(50_000, '(', ',)')}}`), { code: 'E_LIMIT' });
+  // 1000 levels parse, and adjacent string literals (a loop, not recursion) of any number.
+  t.ok(parseQuery(`{'a': ${deep(999, '[', ']')}}`));
+  t.same(parseQuery(`{'a': ${"'x' ".repeat(100_000)}}`), { a: 'x'.repeat(100_000) });
+  // Built in code rather than parsed: validate and match refuse it too.
+  let q: Record<string, unknown> = { a: 1 };
+  for (let i = 0; i < 5000; i++) q = { $and: [q] };
+  t.throws(() => validateQuery(q as never), { code: 'E_LIMIT' });
+  t.throws(() => matchQuery(q as never, { a: 1 }), { code: 'E_LIMIT' });
+  // A document too deep to search.
+  let doc: unknown = [{ x: 1 }];
+  for (let i = 0; i < 3000; i++) doc = [doc];
+  t.throws(() => matchQuery({ 'deep.x': 1 }, { deep: doc } as never), { code: 'E_LIMIT', message: /document searched by the query nests deeper/ });
+  t.equal(matchQuery({ 'deep.0.0': 1 }, { deep: doc } as never), false, 'indexes do not recurse');
+  // Messages quote values briefly and survive bigints.
+  t.throws(() => matchQuery({ a: { $in: 12345678901234567890n } } as never, { a: 1 }), { code: 'E_BAD_QUERY', message: /\$in needs a list, got 12345678901234567890$/ });
+  t.throws(() => parseQuery(`{'a': ${'1'.repeat(10_000)}x}`), { code: 'E_BAD_QUERY', message: /^cannot parse query "\{'a': 1{70,}…": expected '}' at character 10006$/ });
+});

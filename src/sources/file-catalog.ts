@@ -11,7 +11,7 @@ import path from 'node:path';
 import { toNumber, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { canonicalDocuments } from '../transforms/canonical.js';
-import { matchQuery } from '../transforms/query.js';
+import { matchQuery, validateQuery } from '../transforms/query.js';
 import type { Catalog, DocPair, Format, ReadOptions, RunRef } from '../types.js';
 import { readJsonlRecords } from './jsonl-records.js';
 import { readMsgpackRecords } from './msgpack-records.js';
@@ -147,6 +147,17 @@ export class FileCatalog implements Catalog {
   }
 
   async *runs(opts: { query?: Doc; signal?: AbortSignal } = {}): AsyncGenerator<RunRef> {
+    // A bad query (the catalog's own, from its YAML, or the caller's) fails the
+    // listing before any run is read.
+    if (this.opts.query) {
+      try {
+        validateQuery(this.opts.query);
+      } catch (e) {
+        if (!(e instanceof PackStreamError)) throw e;
+        throw new PackStreamError(e.code, `catalog ${this.description}: its query: ${e.message}`, { subject: this.description, cause: e });
+      }
+    }
+    if (opts.query) validateQuery(opts.query);
     for (const file of await this.files()) {
       opts.signal?.throwIfAborted();
       const run = await openRunFile(file, this.opts.format ?? formatOfFile(file));
@@ -155,9 +166,16 @@ export class FileCatalog implements Catalog {
         yield run;
         continue;
       }
-      if (this.opts.query && !matchQuery(this.opts.query, run.start)) continue;
-      if (opts.query && !matchQuery(opts.query, run.start)) continue;
-      yield run;
+      let matches: boolean;
+      try {
+        matches = (!this.opts.query || matchQuery(this.opts.query, run.start)) && (!opts.query || matchQuery(opts.query, run.start));
+      } catch (e) {
+        // A start document too deep to search fails its run, not the listing.
+        if (!(e instanceof PackStreamError && e.code === 'E_LIMIT')) throw e;
+        yield new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e }));
+        continue;
+      }
+      if (matches) yield run;
     }
   }
 

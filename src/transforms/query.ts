@@ -9,15 +9,84 @@
  */
 import { PyFloat, field, isPlainDoc, toNumber, type Doc, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
+import { compilePythonRegex } from './regex.js';
+
+/**
+ * Deepest nesting accepted in a query and followed in a comparison. Real
+ * queries and start documents are a few levels deep; the bound keeps hostile
+ * ones from exhausting the stack (a RangeError is not a typed error).
+ */
+export const MAX_QUERY_DEPTH = 1000;
+
+/**
+ * The bound on a query's structure once parsed: the parser's limit plus room
+ * for the `$and` wrappers that combine several -q queries and a catalog's own.
+ */
+const STRUCTURE_DEPTH = MAX_QUERY_DEPTH + 8;
+
+function tooDeep(what: string): PackStreamError {
+  return new PackStreamError('E_LIMIT', `${what} nests deeper than ${MAX_QUERY_DEPTH} levels`);
+}
+
+/** A value for an error message: short, and safe for bigints, Maps and deep values. */
+export function showValue(v: unknown, budget = 80): string {
+  let out = '';
+  const walk = (x: unknown, depth: number): void => {
+    if (out.length > budget) return;
+    if (depth > 3) out += '…';
+    else if (typeof x === 'string') {
+      const room = Math.max(8, budget - out.length);
+      out += JSON.stringify(x.length > room ? `${x.slice(0, room)}…` : x);
+    }
+    else if (typeof x === 'bigint' || typeof x === 'number' || typeof x === 'boolean' || x === null) out += String(x);
+    else if (x instanceof PyFloat) out += String(x.value);
+    else if (Array.isArray(x)) {
+      out += '[';
+      x.slice(0, 8).forEach((e, i) => {
+        if (i) out += ', ';
+        walk(e, depth + 1);
+      });
+      out += x.length > 8 ? ', …]' : ']';
+    } else if (x instanceof Map || isPlainDoc(x)) {
+      const items = x instanceof Map ? [...x.entries()].slice(0, 8) : Object.entries(x).slice(0, 8);
+      out += '{';
+      items.forEach(([k, e], i) => {
+        out += `${i ? ', ' : ''}${JSON.stringify(String(k))}: `;
+        walk(e, depth + 1);
+      });
+      out += '}';
+    } else out += `<${typeof x}>`;
+  };
+  walk(v, 0);
+  return out.length > 2 * budget ? `${out.slice(0, 2 * budget)}…` : out;
+}
+
+/** The safety net under the explicit depth checks: a stack overflow is still a typed error. */
+function guardStack<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw tooDeep(what);
+    throw e;
+  }
+}
 
 // ---------------------------------------------------------------- parsing
 
 class LiteralParser {
   pos = 0;
+  private depth = 0;
   constructor(private readonly s: string) {}
 
   fail(msg: string): never {
-    throw new PackStreamError('E_BAD_QUERY', `cannot parse query ${JSON.stringify(this.s)}: ${msg} at character ${this.pos}`, { subject: this.s });
+    throw new PackStreamError('E_BAD_QUERY', `cannot parse query ${showValue(this.s)}: ${msg} at character ${this.pos}`, { subject: this.s });
+  }
+
+  /** Entering a dict, list, tuple or call. */
+  enter(): void {
+    if (++this.depth > MAX_QUERY_DEPTH) {
+      throw new PackStreamError('E_LIMIT', `cannot parse query ${showValue(this.s)}: it nests deeper than ${MAX_QUERY_DEPTH} levels at character ${this.pos}`, { subject: this.s });
+    }
   }
 
   ws(): void {
@@ -47,6 +116,7 @@ class LiteralParser {
 
   dict(): Doc {
     this.expect('{');
+    this.enter();
     const out: Doc = {};
     while (this.peek() !== '}') {
       const k = this.value();
@@ -59,11 +129,13 @@ class LiteralParser {
       else break;
     }
     this.expect('}');
+    this.depth--;
     return out;
   }
 
   seq(open: string, close: string): Value[] {
     this.expect(open);
+    this.enter();
     const out: Value[] = [];
     while (this.peek() !== close) {
       out.push(this.value());
@@ -71,10 +143,22 @@ class LiteralParser {
       else break;
     }
     this.expect(close);
+    this.depth--;
     return out;
   }
 
+  /** A string literal; adjacent literals concatenate, as in Python. */
   string(): string {
+    let out = '';
+    let c: string;
+    do {
+      out += this.oneString();
+      c = this.peek();
+    } while (c === '"' || c === "'");
+    return out;
+  }
+
+  oneString(): string {
     const q = this.s[this.pos]!;
     this.pos++;
     let out = '';
@@ -96,9 +180,6 @@ class LiteralParser {
         else this.fail('bad escape');
       } else out += c;
     }
-    // Adjacent literals concatenate, as in Python.
-    const c = this.peek();
-    if (c === '"' || c === "'") return out + this.string();
     return out;
   }
 
@@ -129,8 +210,9 @@ class LiteralParser {
 
   call(fn: string): Value {
     this.expect('(');
+    this.enter();
     const args: Value[] = [];
-    const kwargs: Record<string, Value> = {};
+    const kwargs: Record<string, Value> = Object.create(null) as Record<string, Value>; // `__proto__=` is a plain keyword
     while (this.peek() !== ')') {
       const save = this.pos;
       const kw = /^([A-Za-z_]\w*)\s*=(?!=)/.exec(this.s.slice(this.pos));
@@ -145,6 +227,7 @@ class LiteralParser {
       else break;
     }
     this.expect(')');
+    this.depth--;
     if (fn === 'TimeRange') {
       const names = ['since', 'until', 'timezone'];
       args.forEach((a, i) => {
@@ -171,7 +254,7 @@ class LiteralParser {
 export function parseQuery(text: string): Doc {
   const p = new LiteralParser(text.trim());
   if (text.trim() === '') p.fail('empty query');
-  const v = p.value();
+  const v = guardStack('the query', () => p.value());
   p.ws();
   if (p.pos !== text.trim().length) p.fail('unexpected text after the query');
   if (!isPlainDoc(v)) p.fail('a query must be a dict');
@@ -286,7 +369,7 @@ function numOf(v: unknown): number | undefined {
 }
 
 /** Python `==` between decoded values (1 == 1.0 == True). */
-export function pyEquals(a: unknown, b: unknown): boolean {
+export function pyEquals(a: unknown, b: unknown, depth = 0): boolean {
   if (a === b) return true;
   const na = numOf(a);
   const nb = numOf(b);
@@ -294,18 +377,24 @@ export function pyEquals(a: unknown, b: unknown): boolean {
     if (typeof a === 'bigint' && typeof b === 'bigint') return a === b;
     return na === nb;
   }
-  if (isSeq(a) && isSeq(b)) return a.length === b.length && a.every((x, i) => pyEquals(x, b[i]));
+  if (isSeq(a) && isSeq(b)) {
+    if (a.length !== b.length) return false;
+    if (depth >= MAX_QUERY_DEPTH) throw tooDeep('a value compared by the query');
+    return a.every((x, i) => pyEquals(x, b[i], depth + 1));
+  }
   if (isMapping(a) && isMapping(b)) {
     const ea = a instanceof Map ? [...a] : Object.entries(a);
     const eb = b instanceof Map ? b : new Map(Object.entries(b));
-    return ea.length === eb.size && ea.every(([k, v]) => eb.has(k as string) && pyEquals(v, eb.get(k as string)));
+    if (ea.length !== eb.size) return false;
+    if (depth >= MAX_QUERY_DEPTH) throw tooDeep('a value compared by the query');
+    return ea.every(([k, v]) => eb.has(k as string) && pyEquals(v, eb.get(k as string), depth + 1));
   }
   if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
   return false;
 }
 
 /** Python ordering; undefined when the types cannot be compared. */
-function compare(a: unknown, b: unknown): number | undefined {
+function compare(a: unknown, b: unknown, depth = 0): number | undefined {
   const na = numOf(a);
   const nb = numOf(b);
   if (na !== undefined && nb !== undefined) {
@@ -314,39 +403,52 @@ function compare(a: unknown, b: unknown): number | undefined {
   }
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
   if (isSeq(a) && isSeq(b)) {
+    if (depth >= MAX_QUERY_DEPTH) throw tooDeep('a value compared by the query');
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      if (pyEquals(a[i], b[i])) continue;
-      return compare(a[i], b[i]);
+      if (pyEquals(a[i], b[i], depth + 1)) continue;
+      return compare(a[i], b[i], depth + 1);
     }
     return a.length - b.length;
   }
   return undefined;
 }
 
-function extract(entry: Entry, path: string[]): Entry {
-  if (path.length === 0) return entry;
-  if (entry === null) return entry;
-  if (isSeq(entry)) {
-    if (/^[-+]?\d+$/.test(path[0]!)) {
-      let i = Number(path[0]);
-      if (i < 0) i += entry.length;
-      if (i < 0 || i >= entry.length) return UNDEFINED;
-      return extract(entry[i]!, path.slice(1));
+/**
+ * The values at a dotted path (mongoquery's _extract): through mappings one
+ * key at a time, through a list by index or, for a name, into every element.
+ */
+function extract(entry: Entry, path: string[], from = 0, depth = 0): Entry {
+  let cur = entry;
+  for (let at = from; at < path.length; at++) {
+    if (cur === null) return cur;
+    const key = path[at]!;
+    if (isSeq(cur)) {
+      if (/^[-+]?\d+$/.test(key)) {
+        let i = Number(key);
+        if (i < 0) i += cur.length;
+        if (i < 0 || i >= cur.length) return UNDEFINED;
+        cur = cur[i]!;
+        continue;
+      }
+      if (depth >= MAX_QUERY_DEPTH) throw tooDeep('a document searched by the query');
+      const list = cur;
+      return list.map((item) => extract(item, path, at, depth + 1));
     }
-    return entry.map((item) => extract(item, path));
+    if (isMapping(cur) && has(cur, key)) cur = field(cur as Value, key) as Entry;
+    else return UNDEFINED;
   }
-  if (isMapping(entry) && has(entry, path[0]!)) return extract(field(entry as Value, path[0]!) as Entry, path.slice(1));
-  return UNDEFINED;
+  return cur;
 }
 
 function seqContains(seq: Entry[], x: unknown): boolean {
   return seq.some((e) => pyEquals(e, x));
 }
 
-function matchCond(cond: Value, entry: Entry): boolean {
+function matchCond(cond: Value, entry: Entry, depth: number): boolean {
+  if (depth > STRUCTURE_DEPTH) throw tooDeep('the query');
   if (isMapping(cond)) {
     const items = cond instanceof Map ? [...cond] : Object.entries(cond);
-    return items.every(([op, sub]) => processCondition(String(op), sub as Value, entry));
+    return items.every(([op, sub]) => processCondition(String(op), sub as Value, entry, depth + 1));
   }
   if (isSeq(entry)) return seqContains(entry, cond);
   return pyEquals(cond, entry);
@@ -365,15 +467,15 @@ function pathExists(entry: Entry, path: string): boolean {
   return true;
 }
 
-function processCondition(op: string, cond: Value, entry: Entry): boolean {
+function processCondition(op: string, cond: Value, entry: Entry, depth: number): boolean {
   if (isMapping(cond) && has(cond, '$exists')) {
     const want = Boolean(field(cond as Value, '$exists'));
     if (op.includes('.')) return pathExists(entry, op) === want;
     if (want !== has(entry, op)) return false;
     if ((cond instanceof Map ? cond.size : Object.keys(cond).length) === 1) return true;
   }
-  if (op.startsWith('$')) return operator(op, cond, entry);
-  return matchCond(cond, extract(entry, op.split('.')));
+  if (op.startsWith('$')) return operator(op, cond, entry, depth);
+  return matchCond(cond, extract(entry, op.split('.')), depth);
 }
 
 function cmp(entry: Entry, cond: Value, ok: (c: number) => boolean): boolean {
@@ -381,29 +483,29 @@ function cmp(entry: Entry, cond: Value, ok: (c: number) => boolean): boolean {
   return c !== undefined && ok(c);
 }
 
-function operator(op: string, cond: Value, entry: Entry): boolean {
+function operator(op: string, cond: Value, entry: Entry, depth: number): boolean {
   switch (op) {
-    case '$eq': return matchCond(cond, entry);
+    case '$eq': return matchCond(cond, entry, depth);
     case '$ne': return !pyEquals(entry, cond);
     case '$gt': return cmp(entry, cond, (c) => c > 0);
     case '$gte': return cmp(entry, cond, (c) => c >= 0);
     case '$lt': return cmp(entry, cond, (c) => c < 0);
     case '$lte': return cmp(entry, cond, (c) => c <= 0);
     case '$in':
-      if (!isSeq(cond)) throw badQuery(`$in needs a list, got ${JSON.stringify(cond)}`);
+      if (!isSeq(cond)) throw badQuery(`$in needs a list, got ${showValue(cond)}`);
       return seqContains(cond, entry) || (isSeq(entry) && entry.some((e) => seqContains(cond, e)));
     case '$nin':
-      if (!isSeq(cond)) throw badQuery(`$nin needs a list, got ${JSON.stringify(cond)}`);
+      if (!isSeq(cond)) throw badQuery(`$nin needs a list, got ${showValue(cond)}`);
       return !seqContains(cond, entry);
     case '$and':
     case '$or':
     case '$nor': {
       if (!isSeq(cond)) throw badQuery(`${op} needs a list of queries`);
-      if (op === '$and') return cond.every((c) => matchCond(c as Value, entry));
-      if (op === '$or') return cond.some((c) => matchCond(c as Value, entry));
-      return cond.every((c) => !matchCond(c as Value, entry));
+      if (op === '$and') return cond.every((c) => matchCond(c as Value, entry, depth));
+      if (op === '$or') return cond.some((c) => matchCond(c as Value, entry, depth));
+      return cond.every((c) => !matchCond(c as Value, entry, depth));
     }
-    case '$not': return !matchCond(cond, entry);
+    case '$not': return !matchCond(cond, entry, depth);
     case '$exists': return true;
     case '$comment': return true;
     case '$type': return typeMatches(cond, entry);
@@ -418,19 +520,19 @@ function operator(op: string, cond: Value, entry: Entry): boolean {
     case '$regex': return regexMatches(cond, entry);
     case '$all':
       if (!isSeq(cond)) throw badQuery('$all needs a list');
-      return cond.every((c) => matchCond(c as Value, entry));
+      return cond.every((c) => matchCond(c as Value, entry, depth));
     case '$elemMatch':
       if (!isSeq(entry) || !isMapping(cond)) return false;
-      return entry.some((el) => (cond instanceof Map ? [...cond] : Object.entries(cond)).every(([k, c]) => processCondition(String(k), c as Value, el)));
+      return entry.some((el) => (cond instanceof Map ? [...cond] : Object.entries(cond)).every(([k, c]) => processCondition(String(k), c as Value, el, depth + 1)));
     case '$size':
-      if (typeof cond !== 'number' || !Number.isInteger(cond)) throw badQuery(`$size needs an int, got ${JSON.stringify(cond)}`);
+      if (typeof cond !== 'number' || !Number.isInteger(cond)) throw badQuery(`$size needs an int, got ${showValue(cond)}`);
       return isSeq(entry) && entry.length === cond;
     case '$text':
     case '$where':
     case '$options':
       throw new PackStreamError('E_UNSUPPORTED', `${op} queries work only on MongoDB catalogs, not on file catalogs`, { subject: op });
     default:
-      throw badQuery(`the ${op} operator is not supported`);
+      throw badQuery(`the ${showValue(op)} operator is not supported`);
   }
 }
 
@@ -443,7 +545,7 @@ function typeMatches(cond: Value, entry: Entry): boolean {
   const isInt = typeof entry === 'bigint' || (typeof entry === 'number' && Number.isSafeInteger(entry)) || typeof entry === 'boolean';
   const isFloat = entry instanceof PyFloat || (typeof entry === 'number' && !Number.isSafeInteger(entry));
   if (cond === 'number') return isInt || isFloat;
-  const code = typeof cond === 'string' ? alias[cond] : toNumber(cond);
+  const code = typeof cond === 'string' ? (Object.hasOwn(alias, cond) ? alias[cond] : undefined) : toNumber(cond);
   switch (code) {
     case 1: return isFloat;
     case 2: case 7: case 9: case 11: case 13: case 15: return typeof entry === 'string';
@@ -453,41 +555,42 @@ function typeMatches(cond: Value, entry: Entry): boolean {
     case 8: return typeof entry === 'boolean';
     case 10: return entry === null;
     case 16: case 17: case 18: return isInt;
-    default: throw badQuery(`$type has been used with unknown type ${JSON.stringify(cond)}`);
+    default: throw badQuery(`$type has been used with unknown type ${showValue(cond)}`);
   }
 }
 
-function regexMatches(cond: Value, entry: Entry): boolean {
-  if (typeof entry !== 'string') return false;
-  if (typeof cond !== 'string') throw badQuery(`${JSON.stringify(cond)} is not a regular expression and should be a string`);
-  let exp = cond;
-  let flags = '';
+/** mongoquery's _regex: a string, or `/pattern/flags` with flags from `imsx`. */
+function compiledRegex(cond: Value) {
+  if (typeof cond !== 'string') throw badQuery(`${showValue(cond)} is not a regular expression and should be a string`);
   const m = /^\/(.+)\/([imsx]{0,4})$/s.exec(cond);
-  if (m) {
-    exp = m[1]!;
-    flags = m[2]!.replace('x', '');
-  }
-  try {
-    return new RegExp(exp, flags).test(entry);
-  } catch (e) {
-    throw badQuery(`${JSON.stringify(cond)} failed to execute with error ${(e as Error).message}`);
-  }
+  return m ? compilePythonRegex(m[1]!, m[2]!) : compilePythonRegex(cond);
+}
+
+function regexMatches(cond: Value, entry: Entry): boolean {
+  return typeof entry === 'string' && compiledRegex(cond).test(entry);
 }
 
 /** Does the start document match the query? */
 export function matchQuery(query: Doc, doc: Doc): boolean {
-  return matchCond(query, doc as Entry);
+  return guardStack('the query or the document it is matched against', () => matchCond(query, doc as Entry, 0));
 }
 
 const KNOWN_OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$and', '$or', '$nor', '$not', '$exists', '$type', '$mod', '$regex', '$all', '$size', '$elemMatch', '$comment']);
 
 /**
  * Check a query before touching any run: unknown operators are a bad query,
- * and $text / $where (MongoDB only) are refused for file catalogs.
+ * $text / $where (MongoDB only) are refused for file catalogs, regular
+ * expressions must compile, and nesting must stay within MAX_QUERY_DEPTH.
+ * With `forFiles` false (MongoDB) the server judges operators and patterns.
  */
 export function validateQuery(query: Value, forFiles = true): void {
+  guardStack('the query', () => validateAt(query, forFiles, 0));
+}
+
+function validateAt(query: Value, forFiles: boolean, depth: number): void {
+  if (depth > STRUCTURE_DEPTH) throw tooDeep('the query');
   if (Array.isArray(query)) {
-    for (const q of query) validateQuery(q, forFiles);
+    for (const q of query) validateAt(q, forFiles, depth + 1);
     return;
   }
   if (!isMapping(query)) return;
@@ -498,9 +601,9 @@ export function validateQuery(query: Value, forFiles = true): void {
       if (key === '$text' || key === '$where' || key === '$options') {
         throw new PackStreamError('E_UNSUPPORTED', `${key} queries work only on MongoDB catalogs, not on file catalogs`, { subject: key });
       }
-      throw badQuery(`the ${key} operator is not supported`);
+      throw badQuery(`the ${showValue(key)} operator is not supported`);
     }
-    if (key === '$regex' && typeof v === 'string') regexMatches(v, '');
-    validateQuery(v as Value, forFiles);
+    if (key === '$regex' && forFiles && typeof v === 'string') compiledRegex(v);
+    validateAt(v as Value, forFiles, depth + 1);
   }
 }
