@@ -125,7 +125,8 @@ t.test('control characters and escapes in external file paths (point 5)', async 
   resourceRun(runs, 'evil-dotdot', 'npy', data, '../outside/secret.npy');
   resourceRun(runs, 'evil-absolute', 'npy', data, path.join(outside, 'secret.npy'));
   resourceRun(runs, 'evil-template', 'AD_TIFF', data, 'frames', { template: '%s%s_%6.6d.tiff', filename: '../../outside/secret', frame_per_point: 1 }, { point_number: 0 });
-  const evil = ['evil-dotdot', 'evil-absolute', 'evil-newline', 'evil-template'];
+  resourceRun(runs, 'evil-noroot', 'npy', '', `${data}/../outside/secret.npy`);
+  const evil = ['evil-dotdot', 'evil-absolute', 'evil-newline', 'evil-template', 'evil-noroot'];
   const before = await tree(root);
   const sources = await treeDigest(root);
 
@@ -136,7 +137,7 @@ t.test('control characters and escapes in external file paths (point 5)', async 
     t.equal(r.code, 1, `${mode}: exit code 1`);
     const lines = failureLines(r.stderr);
     t.same(lines.map((l) => l.trim().split(':')[0]).sort(), evil.sort(), `${mode}: exactly the hostile runs failed`);
-    for (const l of lines) t.match(l, /E_UNSAFE_PATH: .*(contains a control character|is not inside its resource root)/, `${mode}: one-line E_UNSAFE_PATH: ${l}`);
+    for (const l of lines) t.match(l, /E_UNSAFE_PATH: .*(contains a control character|is not inside its resource root|has a '\.\.' part and no resource root to stay in)/, `${mode}: one-line E_UNSAFE_PATH: ${l}`);
     t.same(readdirSync(path.join(dest, 'documents')).sort(), ['good-ext.msgpack', 'plain-0.msgpack', 'plain-1.msgpack'], `${mode}: the other runs are packed`);
     const manifests = readdirSync(dest).filter((f) => f.startsWith('external_files_manifest_'));
     if (mode === 'fill') t.same(manifests, [], 'fill: no external manifests');

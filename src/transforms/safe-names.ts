@@ -107,11 +107,16 @@ export function isInside(root: string, p: string): boolean {
  * Require a file named by a resource (its root joined with resource_path, or
  * what a handler's template made of it) to be plain text and, when the root is
  * known (not ''), to stay inside it: `..` or an absolute resource_path must not
- * reach files elsewhere on the machine.
+ * reach files elsewhere on the machine. Without a root, a `..` part is refused.
  */
 export function checkExternalPath(file: string, root: string, what = 'external file'): string {
   checkPathText(file, what);
-  if (root !== '') {
+  if (root === '') {
+    // No root to stay in (old databases name files by absolute path): at least no climbing.
+    if (file.split(/[/\\]/).includes('..')) {
+      throw new PackStreamError('E_UNSAFE_PATH', `${what} ${quoted(file)} has a '..' part and no resource root to stay in, so it is refused`, { subject: printable(file) });
+    }
+  } else {
     checkPathText(root, 'resource root');
     if (!isInside(root, file)) {
       throw new PackStreamError('E_UNSAFE_PATH', `${what} ${quoted(file)} is not inside its resource root ${quoted(root)}, so it is refused`, { subject: printable(file) });
