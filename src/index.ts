@@ -42,6 +42,10 @@ export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } f
 export { prepareTarget, AtomicFileWriter, writeFileAtomic } from './sinks/pack-directory.js';
 export type { PackSink, RunFileWriter } from './sinks/sink.js';
 export { DirectorySink } from './sinks/directory-sink.js';
+export { TarSink, type StreamSinkOptions } from './sinks/tar-sink.js';
+export { DocumentStreamSink } from './sinks/document-stream-sink.js';
+export { openSink, type SinkChoice } from './sinks/open-sink.js';
+export { HttpClient, parseHeaders, safeUrl, urlJoin, isHttpUrl, type HttpClientOptions, type RetryPolicy, type RetryInfo, type GetOptions, type HttpResponse } from './net/http.js';
 export {
   writeDocumentsManifest,
   writeExternalFilesManifest,

@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { PackStreamError, describeError } from '../errors.js';
 import { exportCatalog, exportUids, type ExportOptions, type ExportSummary } from '../pipeline/export.js';
+import { DirectorySink } from '../sinks/directory-sink.js';
+import { openSink } from '../sinks/open-sink.js';
 import { openSource } from '../sources/open.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
@@ -76,9 +78,17 @@ interface PackCliOptions {
   concurrency: number;
   manifestChunk: number;
   apiKey?: string;
+  tar?: string;
+  documentsOnly?: boolean;
+  packPath?: string;
+  spoolCap?: number;
 }
 
-async function runPack(source: string, dest: string, o: PackCliOptions): Promise<number> {
+async function runPack(source: string, dest: string | undefined, o: PackCliOptions): Promise<number> {
+  if (o.tar !== undefined && dest !== undefined) throw new PackStreamError('E_USAGE', 'give either DEST or --tar FILE, not both');
+  if (o.tar !== undefined && o.documentsOnly) throw new PackStreamError('E_USAGE', '--documents-only writes a document stream, not a tar; give DEST (- for stdout) instead of --tar');
+  if (o.documentsOnly && o.copyExternal) throw new PackStreamError('E_USAGE', 'a document stream carries no files: --documents-only cannot be combined with --copy-external');
+  if (o.documentsOnly && !o.documents) throw new PackStreamError('E_USAGE', '--documents-only and --no-documents contradict each other');
   const selections = [o.all, o.query?.length, o.uids?.length].filter(Boolean).length;
   if (selections !== 1) throw new PackStreamError('E_USAGE', 'choose exactly one of --all, -q/--query or --uids');
   const modes = [o.copyExternal, o.fillExternal, o.ignoreExternal].filter(Boolean).length;
@@ -117,9 +127,15 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
     ...(o.salt !== undefined ? { salt: o.salt } : {}),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
   };
+  const sink = openSink(dest, {
+    ...(o.tar !== undefined ? { tar: o.tar } : {}),
+    documentsOnly: Boolean(o.documentsOnly),
+    ...(o.packPath !== undefined ? { packPath: o.packPath } : {}),
+    ...(o.spoolCap !== undefined ? { spoolCap: o.spoolCap * 1024 * 1024 } : {}),
+  });
   let summary: ExportSummary;
   try {
-    summary = uids ? await exportUids(catalog, uids, dest, opts) : await exportCatalog(catalog, dest, { ...opts, ...(query ? { query } : {}) });
+    summary = uids ? await exportUids(catalog, uids, sink, opts) : await exportCatalog(catalog, sink, { ...opts, ...(query ? { query } : {}) });
   } finally {
     view.stop();
     await catalog.close?.();
@@ -132,7 +148,8 @@ async function runPack(source: string, dest: string, o: PackCliOptions): Promise
       ` into ${summary.dir}\n`,
   );
   if (summary.failures.length) {
-    err.write(`pack-stream: ${summary.failures.length} run(s) failed (listed in ${summary.dir}/failures.tsv):\n`);
+    const where = sink instanceof DirectorySink ? ` (listed in ${summary.dir}/failures.tsv)` : sink.wholePack ? ' (listed in failures.tsv in the archive)' : '';
+    err.write(`pack-stream: ${summary.failures.length} run(s) failed${where}:\n`);
     for (const f of summary.failures) err.write(`  ${printable(f.uid)}: ${printable(f.message)}\n`);
     return 1;
   }
@@ -150,9 +167,9 @@ export function buildProgram(): Command {
 
   program
     .command('pack')
-    .description('export runs from SOURCE into a pack directory DEST')
+    .description('export runs from SOURCE into a pack directory DEST, or as a tar stream (DEST -, or --tar FILE), or as a plain document stream (--documents-only)')
     .argument('[source]', 'catalog name, catalog YAML (FILE or FILE#NAME), pack directory, directory or glob of run files, mongodb://host/db URI')
-    .argument('[dest]', 'a new or empty directory')
+    .argument('[dest]', 'a new or empty directory; - for a tar stream on stdout')
     .option('--list-catalogs', 'list the catalogs Python databroker knows by name, and exit')
     .option('--all', 'every run in the catalog')
     .option('-q, --query <query>', 'a query (JSON or Python dict syntax, TimeRange(...)); repeatable, combined with $and', collect)
@@ -169,12 +186,16 @@ export function buildProgram(): Command {
     .option('--concurrency <n>', 'external file copies, or datum reads with --fill-external, in flight', positiveInt('--concurrency'), 4)
     .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
     .option('--api-key <key>', 'API key for a Tiled SOURCE (default: $TILED_API_KEY); sent as a header, never printed')
+    .option('--tar <file>', 'write the pack as one POSIX tar to FILE (- for stdout) instead of a directory')
+    .option('--documents-only', 'write the plain document stream (JSONL lines or msgpack records, run after run) to DEST (- for stdout): no manifests, files or catalog.yml')
+    .option('--pack-path <dir>', 'for a tar: the directory catalog.yml names as the pack\'s place (where it will be extracted); default: the working directory')
+    .option('--spool-cap <MiB>', 'for a tar or document stream: MiB of a run held in memory before it is spooled to a temporary file', positiveInt('--spool-cap'), 32)
     .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
       if (o.listCatalogs) {
         process.exitCode = await printCatalogList();
         return;
       }
-      if (source === undefined || dest === undefined) throw new PackStreamError('E_USAGE', 'pack needs SOURCE and DEST (or --list-catalogs)');
+      if (source === undefined || (dest === undefined && o.tar === undefined)) throw new PackStreamError('E_USAGE', 'pack needs SOURCE and DEST, or SOURCE and --tar FILE (or --list-catalogs)');
       process.exitCode = await runPack(source, dest, o);
     });
   registerUnpack(program);
@@ -207,4 +228,7 @@ if (invokedDirectly) {
     else process.stderr.write(`pack-stream: stdout: ${e.message}\n`);
   });
   process.exitCode = await main();
+  // Whatever is still pending (a read that will never be written, a copy queued behind a closed
+  // pipe) must not keep a finished command alive: leave within a second.
+  setTimeout(() => process.exit(), 1000).unref();
 }

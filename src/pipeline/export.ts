@@ -120,7 +120,8 @@ export class PackExporter {
   ) {
     this.salt = opts.salt ?? randomSalt();
     this.format = opts.format ?? 'msgpack';
-    this.external = opts.external ?? 'manifest';
+    // A document stream carries the documents as they are: no root rewrite, no file lists.
+    this.external = !sink.wholePack && opts.external !== 'fill' && opts.external !== 'copy' ? 'ignore' : (opts.external ?? 'manifest');
     this.registry = opts.handlers ?? new HandlerRegistry();
     if (this.external === 'fill' && opts.noDocuments) {
       throw new PackStreamError('E_USAGE', 'filling external data puts it into the documents, so it cannot be combined with writing no documents');
@@ -189,7 +190,7 @@ export class PackExporter {
       for await (const pair of docs) {
         await collector?.observe(pair);
         if (!writer) continue;
-        const out: DocPair = pair.name === 'resource' ? rewriteRoot(pair, this.salt) : pair;
+        const out: DocPair = pair.name === 'resource' && this.sink.wholePack ? rewriteRoot(pair, this.salt) : pair;
         const parts = encode(out);
         await writer.write(parts);
         let n = 0;

@@ -1,0 +1,266 @@
+/**
+ * The pack as one POSIX tar stream (ustar headers, pax records where a name
+ * or size needs them; written by tar-stream), for stdout, a pipe to ssh, or a
+ * file. `tar -x` of it gives the directory export's files byte for byte.
+ *
+ * Entries go out one at a time, in the order the exporter finishes them: a
+ * run's document file when the run is whole (held in a Spool meanwhile,
+ * because tar needs its size up front), external files as they are copied,
+ * then manifests, failures.tsv and catalog.yml last. A run that fails leaves
+ * nothing of its document file. An external file streams from disk with the
+ * size taken when it is opened; if it changes size while being read, its
+ * entry is completed (padded with zeros, so the archive stays readable) and
+ * its run fails, naming the file.
+ *
+ * If the reader goes away, every later call fails with one E_IO error
+ * (`broken`), which the exporter turns into a stop.
+ */
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { PackStreamError } from '../errors.js';
+import { ByteOut } from './byte-out.js';
+import type { PackSink, RunFileWriter } from './sink.js';
+import { DEFAULT_SPOOL_CAP, Spool } from './spool.js';
+
+export interface StreamSinkOptions {
+  /** Bytes of a run held in memory before it is spooled to a temporary file. */
+  spoolCap?: number;
+  /** Where spool files go (default: the OS temporary directory). */
+  tmpDir?: string;
+  /** The directory catalog.yml names as the pack's place (where the tar will be extracted); default: the working directory. */
+  packPath?: string;
+}
+
+/** ustar's size field holds up to 8 GiB - 1 in octal; beyond that the size goes in a pax record. */
+const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
+const READ_CHUNK = 1024 * 1024;
+
+type Header = Partial<tar.Header> & { name: string; pax?: Record<string, string> };
+type EntrySink = ReturnType<tar.Pack['entry']>;
+
+export class TarSink implements PackSink {
+  readonly wholePack = true;
+  readonly packPath: string;
+  private out!: ByteOut;
+  private readonly pack = tar.pack();
+  private pumping: Promise<void> | null = null;
+  /** Entries are written one after another: each call chains on the last. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly mtime = new Date();
+
+  /** `target` is a stream (stdout) or opens one when the sink opens (a file). */
+  constructor(
+    private readonly target: Writable | (() => Promise<Writable>),
+    readonly location: string,
+    private readonly opts: StreamSinkOptions & { closeStream?: boolean; onFinish?: () => Promise<void>; onAbort?: () => Promise<void> } = {},
+  ) {
+    this.packPath = path.resolve(opts.packPath ?? '.');
+  }
+
+  /** A tar written to `file` (via `file.partial`, renamed when the archive is whole). */
+  static toFile(file: string, opts: StreamSinkOptions = {}): TarSink {
+    const f = partialFile(file);
+    return new TarSink(f.open, f.file, { ...opts, closeStream: true, onFinish: f.commit, onAbort: f.remove });
+  }
+
+  get broken(): PackStreamError | null {
+    return this.out?.broken ?? null;
+  }
+
+  async open(): Promise<void> {
+    const stream = typeof this.target === 'function' ? await this.target() : this.target;
+    this.out = new ByteOut(stream, this.location);
+    this.pumping = this.pump();
+    // Failures surface through `broken` and the next call; this keeps an early one from being unhandled.
+    this.pumping.catch(() => {});
+  }
+
+  /** Move tar bytes to the output, at the pace the output takes them. */
+  private async pump(): Promise<void> {
+    try {
+      for await (const chunk of this.pack as AsyncIterable<Uint8Array>) await this.out.write(chunk);
+    } catch (e) {
+      this.pack.destroy(this.out.broken ?? (e as Error));
+      throw this.out.broken ?? e;
+    }
+  }
+
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.broken) throw this.broken;
+      return job();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private header(name: string, size: number): Header {
+    const h: Header = { name, size, mode: 0o644, mtime: this.mtime, type: 'file' };
+    if (size > USTAR_MAX_SIZE) h.pax = { size: String(size) };
+    return h;
+  }
+
+  /** Write one entry whose body is `body` (exactly `size` bytes, else the entry is padded or refused). */
+  private async entry(name: string, size: number, body: AsyncIterable<Buffer> | Buffer): Promise<number> {
+    let finished!: Promise<void>;
+    const entry = (() => {
+      let w!: EntrySink;
+      finished = new Promise<void>((resolve, reject) => {
+        w = this.pack.entry(this.header(name, size), (err) => (err ? reject(this.broken ?? err) : resolve()));
+      });
+      finished.catch(() => {});
+      return w;
+    })();
+    let written = 0;
+    const put = async (c: Buffer) => {
+      if (this.broken) throw this.broken;
+      if (!entry.write(c)) {
+        await new Promise<void>((resolve, reject) => {
+          const ok = () => {
+            entry.off('close', gone);
+            resolve();
+          };
+          const gone = () => {
+            entry.off('drain', ok);
+            reject(this.broken ?? new PackStreamError('E_IO', `${this.location}: the tar stream was closed`));
+          };
+          entry.once('drain', ok);
+          entry.once('close', gone);
+        });
+      }
+    };
+    if (Buffer.isBuffer(body)) {
+      await put(body);
+      written = body.length;
+    } else {
+      for await (const c of body) {
+        const room = size - written;
+        if (room <= 0) break;
+        const part = c.length > room ? c.subarray(0, room) : c;
+        await put(part);
+        written += part.length;
+      }
+    }
+    // A short body (the file shrank) is padded so the archive stays whole; the caller fails the run.
+    while (written < size) {
+      const n = Math.min(READ_CHUNK, size - written);
+      await put(Buffer.alloc(n));
+      written += n;
+    }
+    (entry as unknown as { end(): void }).end();
+    await finished;
+    return written;
+  }
+
+  async openRunFile(name: string): Promise<RunFileWriter> {
+    if (this.broken) throw this.broken;
+    const spool = new Spool(this.opts.spoolCap ?? DEFAULT_SPOOL_CAP, this.opts.tmpDir);
+    return {
+      write: async (parts) => {
+        if (this.broken) throw this.broken;
+        await spool.write(parts);
+      },
+      commit: async () => {
+        try {
+          await this.exclusive(() => this.entry(name, spool.size, spool.read()));
+        } finally {
+          await spool.dispose();
+        }
+      },
+      abort: () => spool.dispose(),
+    };
+  }
+
+  addExternalFile(name: string, source: string): Promise<number> {
+    return this.exclusive(async () => {
+      const fh = await open(source, 'r');
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw new PackStreamError('E_NOT_REGULAR', `external file ${source} is not a regular file`, { subject: source });
+        const size = st.size;
+        let seen = 0;
+        const body = (async function* () {
+          for await (const c of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+            seen += c.length;
+            yield c;
+          }
+        })();
+        await this.entry(name, size, body);
+        const now = (await fh.stat()).size;
+        if (seen !== size || now !== size) {
+          throw new PackStreamError('E_IO', `external file ${source} changed size while being read (${size} bytes at open, ${now} now); its run is not packed`, { subject: source });
+        }
+        return size;
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  writeFile(name: string, data: string | Uint8Array): Promise<string> {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    return this.exclusive(async () => {
+      await this.entry(name, buf.length, buf);
+      return `${this.location}:${name}`;
+    });
+  }
+
+  async finish(): Promise<void> {
+    await this.queue;
+    if (this.broken) throw this.broken;
+    this.pack.finalize();
+    await this.pumping;
+    await this.out.end(Boolean(this.opts.closeStream));
+    await this.opts.onFinish?.();
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    // No end-of-archive blocks and no catalog.yml: a reader sees a cut archive, not a pack.
+    this.out?.fail(reason instanceof Error ? `stopped: ${reason.message}` : 'stopped');
+    this.pack.destroy(this.out?.broken ?? new Error('stopped'));
+    await this.pumping?.catch(() => {});
+    await this.opts.onAbort?.().catch(() => {});
+  }
+}
+
+/**
+ * A new file written as `FILE.partial` and renamed when whole, so a cut
+ * stream never sits under the name a reader expects.
+ */
+export function partialFile(file: string): { file: string; open(): Promise<Writable>; commit(): Promise<void>; remove(): Promise<void> } {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.partial`;
+  let stream: Writable | null = null;
+  return {
+    file: abs,
+    async open() {
+      if (await exists(abs)) throw new PackStreamError('E_TARGET', `${abs} already exists`, { subject: abs });
+      const s = createWriteStream(tmp, { flags: 'wx' });
+      await new Promise<void>((resolve, reject) => {
+        s.once('open', () => resolve());
+        s.once('error', (e) => reject(new PackStreamError('E_TARGET', `cannot write ${tmp}: ${e.message}`, { subject: abs, cause: e })));
+      });
+      stream = s;
+      return s;
+    },
+    async commit() {
+      await rename(tmp, abs);
+    },
+    async remove() {
+      stream?.destroy();
+      await rm(tmp, { force: true });
+    },
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
