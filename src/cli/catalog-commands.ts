@@ -10,6 +10,7 @@ import { PackStreamError } from '../errors.js';
 import { InspectTotalizer, inspectCatalog, type RunSummary } from '../pipeline/inspect.js';
 import { verifyPack, type VerifyProblem } from '../pipeline/verify.js';
 import { openSource } from '../sources/open.js';
+import { landTarPack } from '../sources/stdin-source.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
 import { printable } from '../transforms/safe-names.js';
@@ -112,7 +113,14 @@ async function runInspect(source: string, o: InspectCliOptions): Promise<number>
 async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
   const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${printable(p.message)}\n`);
-  const report = await verifyPack(dir, { handlers, ...(onProblem ? { onProblem } : {}) });
+  const landed = dir === '-' ? await landTarPack(process.stdin) : null;
+  let report;
+  try {
+    report = await verifyPack(landed?.dir ?? dir, { handlers, ...(onProblem ? { onProblem } : {}) });
+  } finally {
+    await landed?.cleanup();
+  }
+  if (landed) report.pack = 'stdin';
   for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${printable(w)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   const outside = report.externalFilesOutside ? `; ${report.externalFilesOutside} listed outside the pack, not checked` : '';
@@ -136,7 +144,7 @@ export function registerCatalogCommands(program: Command): void {
   program
     .command('inspect')
     .description('summarise the runs of a pack or any SOURCE: one line per run, then totals')
-    .argument('<source>', 'pack directory, catalog name, catalog YAML, directory or glob of run files')
+    .argument('<source>', 'pack directory, catalog name, catalog YAML, directory or glob of run files, pack URL, or - (a tar pack or document stream on stdin)')
     .option('--json', 'machine-readable output')
     .option('--handler <spec=builtin>', 'list files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
     .action(async (source: string, o: InspectCliOptions) => {
@@ -146,7 +154,7 @@ export function registerCatalogCommands(program: Command): void {
   program
     .command('verify')
     .description('check that a pack is whole: manifests, document files, runs, root_map, copied external files')
-    .argument('<path>', 'pack directory')
+    .argument('<path>', 'pack directory, or - for a tar pack on stdin')
     .option('--json', 'machine-readable report')
     .option('--handler <spec=builtin>', 'check copied files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
     .action(async (dir: string, o: InspectCliOptions) => {

@@ -6,11 +6,19 @@
  * 1 and lists the catalogs that exist, as databroker-unpack does (on stderr
  * here). mongo_normalized prints conflicting documents with both versions.
  */
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { dumpYaml } from '../sinks/catalog-file.js';
+import { loadYamlFile } from '../sources/catalog-yaml.js';
+import type { BrokenRunRef } from '../sources/file-catalog.js';
+import { landStream, peekStream, streamKind } from '../sources/stdin-source.js';
+import { extractTar } from '../sources/tar-extract.js';
 import { discoverCatalogs } from '../catalogs/discovery.js';
 import { PackStreamError, describeError } from '../errors.js';
 import { stringifyPyJson } from '../codec/pyjson.js';
-import { unpackInplace } from '../pipeline/unpack-inplace.js';
+import { checkName, unpackInplace } from '../pipeline/unpack-inplace.js';
 import { DEFAULT_MONGO_URI, unpackMongoNormalized } from '../pipeline/unpack-mongo.js';
 import { hidePassword } from '../sources/mongo-connection.js';
 import { printable } from '../transforms/safe-names.js';
@@ -27,7 +35,15 @@ async function reportTaken(e: unknown, merge: boolean): Promise<number> {
   return 1;
 }
 
-async function runInplace(packPath: string, name: string, o: { merge: boolean }): Promise<number> {
+async function runInplace(packPath: string, name: string, o: { merge: boolean; dir?: string }): Promise<number> {
+  if (packPath === '-') {
+    if (!o.dir) throw new PackStreamError('E_USAGE', 'unpack inplace - NAME needs --dir DIR: where to extract the tar pack read from stdin');
+    checkName(name);
+    packPath = await extractPackFromStdin(o.dir);
+    process.stderr.write(`pack-stream: extracted the pack from stdin into ${packPath}\n`);
+  } else if (o.dir) {
+    throw new PackStreamError('E_USAGE', '--dir is for a tar pack on stdin (PATH -)');
+  }
   let result;
   try {
     result = await unpackInplace(packPath, name, { merge: o.merge });
@@ -38,26 +54,40 @@ async function runInplace(packPath: string, name: string, o: { merge: boolean })
   return 0;
 }
 
+/** A tar pack on stdin, extracted into `dir` (new or empty) with every hostile-entry check; it must hold catalog.yml. */
+async function extractPackFromStdin(dir: string): Promise<string> {
+  const { head, all } = await peekStream(process.stdin as AsyncIterable<Buffer>, 512);
+  if (streamKind(head) !== 'tar') throw new PackStreamError('E_USAGE', 'unpack inplace - reads a tar pack (pack-stream pack SRC -) from stdin, and stdin holds something else');
+  const r = await extractTar(all, dir);
+  if (!existsSync(path.join(r.dir, 'catalog.yml'))) {
+    await rm(r.dir, { recursive: true, force: true });
+    throw new PackStreamError('E_BAD_ARCHIVE', 'the archive on stdin holds no catalog.yml, so it is not a whole pack; nothing was kept');
+  }
+  return r.dir;
+}
+
 /** Adds `unpack` (with its `inplace` subcommand) to the program; returns it so other modes can be added. */
 export function registerUnpack(program: Command): Command {
   const unpack = program.command('unpack').description('make a pack known to databroker by name (databroker-unpack)');
   unpack
     .command('inplace')
     .description("read the pack's documents where they are: write databroker_unpack_NAME.yml into intake's user catalog directory")
-    .argument('<path>', 'pack directory')
+    .argument('<path>', 'pack directory, or - for a tar pack on stdin (with --dir)')
     .argument('<name>', 'catalog name')
     .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
-    .action(async (packPath: string, name: string, o: { merge: boolean }) => {
+    .option('--dir <dir>', 'with PATH -: the new or empty directory the pack from stdin is extracted into')
+    .action(async (packPath: string, name: string, o: { merge: boolean; dir?: string }) => {
       process.exitCode = await runInplace(packPath, name, o);
     });
   unpack
     .command('mongo_normalized')
     .description("copy the pack's runs into MongoDB (idempotently) and write databroker_unpack_NAME.yml pointing at the database")
-    .argument('<path>', 'pack directory (or any pack SOURCE: run files, catalog YAML or name, mongodb:// URI)')
+    .argument('<path>', 'pack directory (or any pack SOURCE: run files, catalog YAML or name, mongodb:// URI, pack URL, or - for a tar pack or document stream on stdin)')
     .argument('<name>', 'catalog name')
     .option('--mongo-uri <uri>', 'MongoDB URI naming a database; {database} becomes databroker_NAME', DEFAULT_MONGO_URI)
     .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
     .option('--strict', 'stop at the first run that fails')
+    .option('--external-dir <dir>', "with PATH -: where the tar pack's external files are extracted (kept; root_map points there)")
     .action(async (packPath: string, name: string, o: MongoCliOptions) => {
       process.exitCode = await runMongo(packPath, name, o);
     });
@@ -68,6 +98,7 @@ interface MongoCliOptions {
   mongoUri: string;
   merge: boolean;
   strict?: boolean;
+  externalDir?: string;
 }
 
 /** One `\r`-rewritten status line on a terminal, nothing otherwise. */
@@ -90,6 +121,57 @@ function statusLine(stream: NodeJS.WriteStream): { update(text: string): void; s
 }
 
 async function runMongo(source: string, name: string, o: MongoCliOptions): Promise<number> {
+  if (source !== '-') {
+    if (o.externalDir) throw new PackStreamError('E_USAGE', '--external-dir is for a tar pack on stdin (PATH -)');
+    return runMongoFrom(source, name, o, []);
+  }
+  checkName(name);
+  const landed = await landStream(process.stdin);
+  try {
+    if (landed.kind === 'tar') await placeExternalFiles(landed.dir, o.externalDir);
+    return await runMongoFrom(landed.dir, name, o, landed.lost);
+  } finally {
+    await landed.cleanup();
+  }
+}
+
+/**
+ * A landed tar pack's external files go to `externalDir` (they must outlive
+ * the temporary directory), and its catalog.yml's root_map is pointed there.
+ */
+async function placeExternalFiles(packDir: string, externalDir: string | undefined): Promise<void> {
+  const ext = path.join(packDir, 'external_files');
+  if (!existsSync(ext)) return;
+  if (!externalDir) throw new PackStreamError('E_USAGE', 'the pack on stdin carries external files; give --external-dir DIR to keep them');
+  const target = path.resolve(externalDir);
+  await mkdir(target, { recursive: true });
+  const hashes = await readdir(ext);
+  for (const h of hashes) {
+    if (existsSync(path.join(target, h))) throw new PackStreamError('E_TARGET', `${path.join(target, h)} exists already; give an --external-dir without it`, { subject: target });
+  }
+  for (const h of hashes) await moveDir(path.join(ext, h), path.join(target, h));
+  const file = path.join(packDir, 'catalog.yml');
+  const doc = (await loadYamlFile(file)) as { sources?: { packed_catalog?: { args?: { root_map?: Record<string, string> } } } };
+  const rootMap = doc.sources?.packed_catalog?.args?.root_map ?? {};
+  for (const [k, v] of Object.entries(rootMap)) {
+    const m = /^external_files\/([^/]+)$/.exec(String(v));
+    if (m && hashes.includes(m[1]!)) rootMap[k] = path.join(target, m[1]!);
+  }
+  await writeFile(file, dumpYaml(doc));
+}
+
+/** rename, or copy and remove across file systems. */
+async function moveDir(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await cp(from, to, { recursive: true, errorOnExist: true, force: false });
+    await rm(from, { recursive: true, force: true });
+  }
+}
+
+async function runMongoFrom(source: string, name: string, o: MongoCliOptions, lost: BrokenRunRef[]): Promise<number> {
   const err = process.stderr;
   const status = statusLine(err);
   let result;
@@ -120,9 +202,10 @@ async function runMongo(source: string, name: string, o: MongoCliOptions): Promi
         `  incoming: ${stringifyPyJson(c.incoming)}\n`,
     );
   }
-  if (result.failures.length) {
-    err.write(`pack-stream: ${result.failures.length} run(s) failed:\n`);
-    for (const f of result.failures) err.write(`  ${printable(f.uid)}: ${f.code}: ${printable(f.message.replace(/^E_[A-Z_]+: /, ''))}\n`);
+  const failures = [...result.failures, ...lost.map((r) => ({ uid: r.uid, code: r.error.code, message: r.error.message }))];
+  if (failures.length) {
+    err.write(`pack-stream: ${failures.length} run(s) failed:\n`);
+    for (const f of failures) err.write(`  ${printable(f.uid)}: ${f.code}: ${printable(f.message.replace(/^E_[A-Z_]+: /, ''))}\n`);
     return 1;
   }
   return 0;

@@ -21,6 +21,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { PackStreamError } from '../errors.js';
+import { safeEntryParts } from '../sources/tar-extract.js';
 import { ByteOut } from './byte-out.js';
 import type { PackSink, RunFileWriter } from './sink.js';
 import { DEFAULT_SPOOL_CAP, Spool } from './spool.js';
@@ -105,6 +106,12 @@ export class TarSink implements PackSink {
 
   /** Write one entry whose body is `body` (exactly `size` bytes, else the entry is padded or refused). */
   private async entry(name: string, size: number, body: AsyncIterable<Buffer> | Buffer): Promise<number> {
+    // Names are built from input (uids, resource paths): a last guard, the rule every reader of the archive applies.
+    try {
+      safeEntryParts(name);
+    } catch {
+      throw new PackStreamError('E_UNSAFE_PATH', `pack file name ${JSON.stringify(name)} would leave the pack`, { subject: name });
+    }
     let finished!: Promise<void>;
     const entry = (() => {
       let w!: EntrySink;

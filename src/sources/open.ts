@@ -15,6 +15,7 @@ import { FileCatalog, formatOfFile } from './file-catalog.js';
 import { MongoCatalog } from './mongo-catalog.js';
 import { isMongoUri } from './mongo-connection.js';
 import { isTiledUri, probeTiled, TiledCatalog, type TiledOptions } from './tiled-catalog.js';
+import { documentStreamCatalog, landStream, LandedCatalog } from './stdin-source.js';
 
 async function kind(p: string): Promise<'file' | 'dir' | null> {
   try {
@@ -43,7 +44,20 @@ export async function openCatalogYaml(file: string, name?: string): Promise<Cata
 /** Options only some sources use (a Tiled server's key, what the export does with external files). */
 export type SourceOptions = TiledOptions;
 
+/** `-`: a tar pack or a document stream on stdin, landed in a temporary directory removed on close(). */
+export async function openStdin(input: NodeJS.ReadableStream | AsyncIterable<Buffer> = process.stdin): Promise<Catalog> {
+  const landed = await landStream(input as AsyncIterable<Buffer>);
+  try {
+    const inner = landed.kind === 'tar' ? await openSource(landed.dir) : documentStreamCatalog(landed.dir, landed.kind);
+    return new LandedCatalog(inner, landed);
+  } catch (e) {
+    await landed.cleanup();
+    throw e;
+  }
+}
+
 export async function openSource(source: string, opts: SourceOptions = {}): Promise<Catalog> {
+  if (source === '-') return openStdin();
   if (isMongoUri(source)) return MongoCatalog.fromUri(source);
   if (isTiledUri(source) || (/^https?:\/\//i.test(source) && (await probeTiled(source)))) return TiledCatalog.open(source, opts);
   const hash = source.lastIndexOf('#');

@@ -1,0 +1,133 @@
+/**
+ * Extract a tar stream (a pack sent by `pack-stream pack SRC -`) into a new
+ * directory, refusing anything that could write outside it: absolute names,
+ * `..` components, symbolic and hard links, devices and FIFOs, an entry twice,
+ * and an archive that ends early (no end-of-archive blocks). Everything is
+ * extracted into a staging directory next to the target and renamed into
+ * place only when the whole archive was accepted, so nothing of a refused
+ * archive is ever found at the target.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { PackStreamError } from '../errors.js';
+
+export interface ExtractResult {
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+export interface ExtractOptions {
+  signal?: AbortSignal;
+  /** Longest entry name accepted (bytes). */
+  maxNameBytes?: number;
+}
+
+function bad(entry: string, why: string): PackStreamError {
+  const shown = JSON.stringify(entry.length > 200 ? `${entry.slice(0, 200)}…` : entry);
+  return new PackStreamError('E_BAD_ARCHIVE', `archive entry ${shown} refused: ${why}`, { subject: entry });
+}
+
+/** The entry's path split into safe components, or an E_BAD_ARCHIVE error. */
+export function safeEntryParts(name: string, maxBytes = 4096): string[] {
+  if (name === '' || name.includes('\0')) throw bad(name, 'empty name or NUL byte');
+  if (Buffer.byteLength(name) > maxBytes) throw bad(name, `name longer than ${maxBytes} bytes`);
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.startsWith('\\')) throw bad(name, 'absolute path');
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) throw bad(name, "'..' component");
+  if (parts.some((p) => p.includes('\\'))) throw bad(name, 'backslash in a name');
+  if (parts.length === 0) throw bad(name, 'names no file');
+  return parts;
+}
+
+/** Keeps the last `n` bytes that went through, to check the archive's end. */
+function tailKeeper(n: number) {
+  let tail = Buffer.alloc(0);
+  return {
+    async *pass(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      for await (const c of src) {
+        tail = c.length >= n ? Buffer.from(c.subarray(c.length - n)) : Buffer.concat([tail, c]).subarray(-n);
+        yield c;
+      }
+    },
+    get tail() {
+      return tail;
+    },
+  };
+}
+
+/**
+ * Extract `input` into `target`, which must not exist or be empty. Resolves
+ * when every entry is on disk; on any refusal or error the staging directory
+ * is removed and `target` is left as it was.
+ */
+export async function extractTar(input: Readable | AsyncIterable<Buffer>, target: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const dest = path.resolve(target);
+  try {
+    const st = await stat(dest);
+    if (!st.isDirectory()) throw new PackStreamError('E_TARGET', `${dest} exists and is not a directory`, { subject: dest });
+    if ((await readdir(dest)).length) throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
+  } catch (e) {
+    if (e instanceof PackStreamError) throw e;
+    await mkdir(path.dirname(dest), { recursive: true });
+  }
+  const staging = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.extract-`));
+  const seen = new Set<string>();
+  let files = 0;
+  let bytes = 0;
+  const tail = tailKeeper(1024);
+  const ex = tar.extract();
+  const feed = pipeline(tail.pass(input as AsyncIterable<Buffer>), ex as unknown as NodeJS.WritableStream, opts.signal ? { signal: opts.signal } : {});
+  feed.catch(() => {});
+  // An archive cut inside an entry fails the feed, while the entry's reader waits for bytes that never come.
+  const feedFailed = new Promise<never>((_, reject) => feed.catch(reject));
+  feedFailed.catch(() => {});
+  const orFeedFailure = <T>(p: Promise<T>) => Promise.race([p, feedFailed]);
+  try {
+    for await (const entry of ex) {
+      const h = entry.header;
+      const parts = safeEntryParts(h.name, opts.maxNameBytes);
+      const rel = parts.join('/');
+      if (h.type === 'directory') {
+        await mkdir(path.join(staging, ...parts), { recursive: true });
+        entry.resume();
+        continue;
+      }
+      if (h.type !== 'file' && h.type !== 'contiguous-file') {
+        throw bad(h.name, h.type === 'symlink' || h.type === 'link' ? `a ${h.type === 'link' ? 'hard' : 'symbolic'} link (to ${JSON.stringify(h.linkname)}); links are never extracted` : `a ${h.type ?? 'special'} entry; only files and directories are extracted`);
+      }
+      if (seen.has(rel)) throw bad(h.name, 'appears twice');
+      seen.add(rel);
+      const file = path.join(staging, ...parts);
+      await mkdir(path.dirname(file), { recursive: true });
+      // 'wx': never through something already there.
+      await orFeedFailure(pipeline(entry, createWriteStream(file, { flags: 'wx', mode: 0o644 })));
+      files++;
+      bytes += h.size ?? 0;
+    }
+    await feed;
+    if (!tail.tail.equals(Buffer.alloc(1024))) {
+      throw new PackStreamError('E_BAD_ARCHIVE', 'the archive ends without its end-of-archive blocks: it was cut off', {});
+    }
+  } catch (e) {
+    ex.destroy();
+    await rm(staging, { recursive: true, force: true });
+    if (e instanceof PackStreamError) throw e;
+    if (opts.signal?.aborted) throw e;
+    const msg = (e as Error).message;
+    if (/Unexpected end of data/.test(msg)) throw new PackStreamError('E_BAD_ARCHIVE', 'the archive ends inside an entry: it was cut off', { cause: e });
+    throw new PackStreamError('E_BAD_ARCHIVE', `the archive cannot be read: ${msg}`, { cause: e });
+  }
+  // rename(2) replaces an empty directory.
+  try {
+    await rename(staging, dest);
+  } catch {
+    await rmdir(dest).catch(() => {});
+    await rename(staging, dest);
+  }
+  return { dir: dest, files, bytes };
+}
