@@ -107,7 +107,8 @@ export function isInside(root: string, p: string): boolean {
  * Require a file named by a resource (its root joined with resource_path, or
  * what a handler's template made of it) to be plain text and, when the root is
  * known (not ''), to stay inside it: `..` or an absolute resource_path must not
- * reach files elsewhere on the machine. Without a root, a `..` part is refused.
+ * reach files elsewhere on the machine (the root itself is allowed). Without a
+ * root, a `..` part is refused.
  */
 export function checkExternalPath(file: string, root: string, what = 'external file'): string {
   checkPathText(file, what);
@@ -118,7 +119,9 @@ export function checkExternalPath(file: string, root: string, what = 'external f
     }
   } else {
     checkPathText(root, 'resource root');
-    if (!isInside(root, file)) {
+    // A resource with an empty resource_path names its root itself (databroker's
+    // tutorial 'newton' resources do); Python lists that path, so it is allowed.
+    if (path.resolve(root) !== path.resolve(file) && !isInside(root, file)) {
       throw new PackStreamError('E_UNSAFE_PATH', `${what} ${quoted(file)} is not inside its resource root ${quoted(root)}, so it is refused`, { subject: printable(file) });
     }
   }
