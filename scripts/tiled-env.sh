@@ -13,5 +13,5 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYENV_NAME=tiled-venv \
 PYENV_REQUIREMENTS="$here/tiled-requirements.txt" \
-PYENV_SMOKE_IMPORTS="tiled.server, tiled.catalog, tiled.client, bluesky_tiled_plugins, bluesky, ophyd.sim, databroker.mongo_normalized, h5py, pyarrow" \
+PYENV_SMOKE_IMPORTS="tiled.server, tiled.catalog, tiled.client, bluesky_tiled_plugins, bluesky, ophyd.sim, databroker.mongo_normalized, suitcase.mongo_normalized, h5py, pyarrow" \
   exec bash "$here/pyenv.sh"

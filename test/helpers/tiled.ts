@@ -10,6 +10,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { tempDir } from './files.js';
@@ -189,4 +190,69 @@ export function dumpServer(server: TiledServer, uids: string[]): Record<string, 
 /** The same runs as Python databroker 1.2.5 reads them from a pack (filled). */
 export function dumpPack(python: string, catalogYml: string, uids: string[]): Record<string, RunDump> {
   return dump(python, ['pack', catalogYml, ...uids], { TMPDIR: path.dirname(catalogYml) });
+}
+
+export interface CuttingProxy {
+  url: string;
+  /** Responses cut so far. */
+  cuts: number;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy in front of `target` that cuts the first response to every
+ * URL matching `cut` after half its body (the socket is destroyed), as a
+ * flaky network or a restarting load balancer would.
+ */
+export async function cuttingProxy(target: string, cut: RegExp): Promise<CuttingProxy> {
+  const seen = new Set<string>();
+  const state = { cuts: 0 };
+  const server = http.createServer((req, res) => {
+    const up = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      const key = `${req.url} ${req.headers.range ?? ''}`;
+      if (!cut.test(req.url ?? '') || seen.has(key)) {
+        upRes.pipe(res);
+        return;
+      }
+      seen.add(key);
+      const total = Number(upRes.headers['content-length'] ?? 0);
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        if (res.destroyed) return;
+        const room = Math.max(1, Math.floor(total / 2)) - sent;
+        if (total > 0 && chunk.length >= room) {
+          res.write(chunk.subarray(0, Math.max(0, room)));
+          state.cuts++;
+          res.socket?.destroy();
+          upRes.destroy();
+          return;
+        }
+        sent += chunk.length;
+        res.write(chunk);
+        if (total === 0 && sent > 0) {
+          // No length announced (a generated stream): cut after the first chunk.
+          state.cuts++;
+          res.socket?.destroy();
+          upRes.destroy();
+        }
+      });
+      upRes.on('end', () => res.end());
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get cuts() {
+      return state.cuts;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
