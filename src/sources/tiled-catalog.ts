@@ -134,6 +134,9 @@ function qs(params: [string, string][]): string {
   return params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
 }
 
+/** Runs fetched ahead of the one being written. */
+const PREFETCH = 3;
+
 interface Entry {
   id: string;
   attributes: { specs?: { name: string; version: string | null }[]; metadata?: Doc };
@@ -181,7 +184,7 @@ export class TiledCatalog implements Catalog {
     return new TiledCatalog(uri, api, parts, jsonSeq, http, workDir, opts);
   }
 
-  private run(e: Entry): RunRef {
+  private run(e: Entry): TiledRun {
     const meta = e.attributes.metadata ?? {};
     const start = (meta.start as Doc) ?? {};
     return new TiledRun(this.ctx, [...this.parts, e.id], typeof start.uid === 'string' ? start.uid : e.id, start, e.attributes.specs ?? [], isPlainDoc(meta.stop) ? meta.stop : undefined);
@@ -215,11 +218,33 @@ export class TiledCatalog implements Catalog {
     }
   }
 
+  /**
+   * Runs in the server's order. The next PREFETCH runs are fetched while one is
+   * being written: a run costs several round trips to the server, and the
+   * latency, not the bandwidth, is what limits packing from Tiled.
+   */
   async *runs(opts: { query?: Doc; signal?: AbortSignal } = {}): AsyncGenerator<RunRef> {
     const { params, local } = translateQuery(opts.query);
-    for await (const e of this.entries(params, opts.signal)) {
-      const run = this.run(e);
-      if (local && !matchQuery(local, run.start)) continue;
+    const ahead: TiledRun[] = [];
+    const it = this.entries(params, opts.signal);
+    let done = false;
+    const fill = async () => {
+      while (!done && ahead.length < PREFETCH + 1) {
+        const n = await it.next();
+        if (n.done) {
+          done = true;
+          break;
+        }
+        const run = this.run(n.value);
+        if (local && !matchQuery(local, run.start)) continue;
+        if (ahead.length > 0) run.prefetch();
+        ahead.push(run);
+      }
+    };
+    for (;;) {
+      await fill();
+      const run = ahead.shift();
+      if (!run) return;
       yield run;
     }
   }

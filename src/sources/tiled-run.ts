@@ -455,11 +455,22 @@ export class TiledRun implements RunRef {
     })();
   }
 
+  /** Start fetching now (the catalog does this for the next runs while one is written); errors surface in documents(). */
+  prefetch(): void {
+    this.local().catch(() => {});
+  }
+
   documents(opts: ReadOptions = {}): AsyncIterable<DocPair> {
     const self = this;
     return (async function* () {
       const file = await self.local(opts.signal);
-      yield* canonicalDocuments((o) => readMsgpackRecords(file, o), { ...opts, location: self.location });
+      try {
+        yield* canonicalDocuments((o) => readMsgpackRecords(file, o), { ...opts, location: self.location });
+      } finally {
+        // The local copy has served; a later call fetches again.
+        self.fetched = null;
+        await rm(file, { force: true });
+      }
     })();
   }
 }
