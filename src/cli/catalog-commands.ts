@@ -11,6 +11,8 @@ import { InspectTotalizer, inspectCatalog, type RunSummary } from '../pipeline/i
 import { verifyPack, type VerifyProblem } from '../pipeline/verify.js';
 import { openSource } from '../sources/open.js';
 import { landTarPack } from '../sources/stdin-source.js';
+import { landHttpPack } from '../sources/http-pack.js';
+import { isHttpUrl, parseHeaders, safeUrl } from '../net/http.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
 import { printable } from '../transforms/safe-names.js';
@@ -79,11 +81,12 @@ function runText(r: RunSummary): string {
 interface InspectCliOptions {
   json?: boolean;
   handler?: string[];
+  header?: string[];
 }
 
 async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
-  const catalog = await openSource(source);
+  const catalog = await openSource(source, { http: { headers: parseHeaders(o.header) } });
   const total = new InspectTotalizer();
   const out = process.stdout;
   try {
@@ -113,14 +116,14 @@ async function runInspect(source: string, o: InspectCliOptions): Promise<number>
 async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
   const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${printable(p.message)}\n`);
-  const landed = dir === '-' ? await landTarPack(process.stdin) : null;
+  const landed = dir === '-' ? await landTarPack(process.stdin) : isHttpUrl(dir) ? await landHttpPack(dir, { headers: parseHeaders(o.header) }) : null;
   let report;
   try {
     report = await verifyPack(landed?.dir ?? dir, { handlers, ...(onProblem ? { onProblem } : {}) });
   } finally {
     await landed?.cleanup();
   }
-  if (landed) report.pack = 'stdin';
+  if (landed) report.pack = dir === '-' ? 'stdin' : safeUrl(dir);
   for (const w of report.warnings) process.stderr.write(`pack-stream: warning: ${printable(w)}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   const outside = report.externalFilesOutside ? `; ${report.externalFilesOutside} listed outside the pack, not checked` : '';
@@ -147,6 +150,7 @@ export function registerCatalogCommands(program: Command): void {
     .argument('<source>', 'pack directory, catalog name, catalog YAML, directory or glob of run files, pack URL, or - (a tar pack or document stream on stdin)')
     .option('--json', 'machine-readable output')
     .option('--handler <spec=builtin>', 'list files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
+    .option('--header <header>', "for an http(s):// SOURCE: a request header (repeatable; never printed)", collect)
     .action(async (source: string, o: InspectCliOptions) => {
       process.exitCode = await runInspect(source, o);
     });
@@ -154,9 +158,10 @@ export function registerCatalogCommands(program: Command): void {
   program
     .command('verify')
     .description('check that a pack is whole: manifests, document files, runs, root_map, copied external files')
-    .argument('<path>', 'pack directory, or - for a tar pack on stdin')
+    .argument('<path>', 'pack directory, pack URL, or - for a tar pack on stdin')
     .option('--json', 'machine-readable report')
     .option('--handler <spec=builtin>', 'check copied files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
+    .option('--header <header>', "for an http(s):// pack: a request header (repeatable; never printed)", collect)
     .action(async (dir: string, o: InspectCliOptions) => {
       process.exitCode = await runVerify(dir, o);
     });

@@ -11,6 +11,7 @@ import { exportCatalog, exportUids, type ExportOptions, type ExportSummary } fro
 import { DirectorySink } from '../sinks/directory-sink.js';
 import { openSink } from '../sinks/open-sink.js';
 import { openSource } from '../sources/open.js';
+import { parseHeaders } from '../net/http.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
 import { combineQueries, parseQuery, validateQuery } from '../transforms/query.js';
@@ -82,6 +83,7 @@ interface PackCliOptions {
   documentsOnly?: boolean;
   packPath?: string;
   spoolCap?: number;
+  header?: string[];
 }
 
 async function runPack(source: string, dest: string | undefined, o: PackCliOptions): Promise<number> {
@@ -104,7 +106,7 @@ async function runPack(source: string, dest: string | undefined, o: PackCliOptio
 
   const external = o.copyExternal ? 'copy' : o.ignoreExternal ? 'ignore' : o.fillExternal ? 'fill' : 'manifest';
   const apiKey = o.apiKey ?? process.env.TILED_API_KEY;
-  const catalog = await openSource(source, { external, concurrency: o.concurrency, ...(apiKey ? { apiKey } : {}) });
+  const catalog = await openSource(source, { external, concurrency: o.concurrency, ...(apiKey ? { apiKey } : {}), http: { headers: parseHeaders(o.header) } });
   if (query) {
     try {
       // $text and $where are for the server to judge when the source is MongoDB.
@@ -189,6 +191,7 @@ export function buildProgram(): Command {
     .option('--tar <file>', 'write the pack as one POSIX tar to FILE (- for stdout) instead of a directory')
     .option('--documents-only', 'write the plain document stream (JSONL lines or msgpack records, run after run) to DEST (- for stdout): no manifests, files or catalog.yml')
     .option('--pack-path <dir>', 'for a tar: the directory catalog.yml names as the pack\'s place (where it will be extracted); default: the working directory')
+    .option('--header <header>', "for a SOURCE that is an http(s):// URL: a request header such as 'Authorization: Bearer …' (repeatable; never printed)", collect)
     .option('--spool-cap <MiB>', 'for a tar or document stream: MiB of a run held in memory before it is spooled to a temporary file', positiveInt('--spool-cap'), 32)
     .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
       if (o.listCatalogs) {

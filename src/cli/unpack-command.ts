@@ -7,7 +7,7 @@
  * here). mongo_normalized prints conflicting documents with both versions.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { dumpYaml } from '../sinks/catalog-file.js';
@@ -15,6 +15,8 @@ import { loadYamlFile } from '../sources/catalog-yaml.js';
 import type { BrokenRunRef } from '../sources/file-catalog.js';
 import { landStream, peekStream, streamKind } from '../sources/stdin-source.js';
 import { extractTar } from '../sources/tar-extract.js';
+import { landHttpPack } from '../sources/http-pack.js';
+import { isHttpUrl, parseHeaders } from '../net/http.js';
 import { discoverCatalogs } from '../catalogs/discovery.js';
 import { PackStreamError, describeError } from '../errors.js';
 import { stringifyPyJson } from '../codec/pyjson.js';
@@ -35,14 +37,19 @@ async function reportTaken(e: unknown, merge: boolean): Promise<number> {
   return 1;
 }
 
-async function runInplace(packPath: string, name: string, o: { merge: boolean; dir?: string }): Promise<number> {
-  if (packPath === '-') {
+async function runInplace(packPath: string, name: string, o: { merge: boolean; dir?: string; header?: string[] }): Promise<number> {
+  if (isHttpUrl(packPath)) {
+    if (!o.dir) throw new PackStreamError('E_USAGE', 'unpack inplace URL NAME needs --dir DIR: where to put the pack read over HTTP');
+    checkName(name);
+    packPath = await downloadPack(packPath, o.dir, parseHeaders(o.header));
+    process.stderr.write(`pack-stream: downloaded the pack into ${packPath}\n`);
+  } else if (packPath === '-') {
     if (!o.dir) throw new PackStreamError('E_USAGE', 'unpack inplace - NAME needs --dir DIR: where to extract the tar pack read from stdin');
     checkName(name);
     packPath = await extractPackFromStdin(o.dir);
     process.stderr.write(`pack-stream: extracted the pack from stdin into ${packPath}\n`);
   } else if (o.dir) {
-    throw new PackStreamError('E_USAGE', '--dir is for a tar pack on stdin (PATH -)');
+    throw new PackStreamError('E_USAGE', '--dir is for a tar pack on stdin (PATH -) or a pack URL');
   }
   let result;
   try {
@@ -66,6 +73,28 @@ async function extractPackFromStdin(dir: string): Promise<string> {
   return r.dir;
 }
 
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** A pack over HTTP landed next to `dir` (new or empty), then renamed to it whole. */
+async function downloadPack(url: string, dir: string, headers: Record<string, string>): Promise<string> {
+  const dest = path.resolve(dir);
+  const there = await readdir(dest).catch(() => null);
+  if (there && there.length) throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
+  await mkdir(path.dirname(dest), { recursive: true });
+  const landed = await landHttpPack(url, { headers, tmpDir: path.dirname(dest) });
+  try {
+    if (there) await rmdir(dest);
+    await rename(landed.dir, dest);
+  } catch (e) {
+    await landed.cleanup();
+    throw new PackStreamError('E_TARGET', `cannot place the pack at ${dest}: ${(e as Error).message}`, { subject: dest, cause: e });
+  }
+  await landed.client.close().catch(() => {});
+  return dest;
+}
+
 /** Adds `unpack` (with its `inplace` subcommand) to the program; returns it so other modes can be added. */
 export function registerUnpack(program: Command): Command {
   const unpack = program.command('unpack').description('make a pack known to databroker by name (databroker-unpack)');
@@ -75,8 +104,9 @@ export function registerUnpack(program: Command): Command {
     .argument('<path>', 'pack directory, or - for a tar pack on stdin (with --dir)')
     .argument('<name>', 'catalog name')
     .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
-    .option('--dir <dir>', 'with PATH -: the new or empty directory the pack from stdin is extracted into')
-    .action(async (packPath: string, name: string, o: { merge: boolean; dir?: string }) => {
+    .option('--dir <dir>', 'with PATH - or a URL: the new or empty directory the pack is extracted or downloaded into')
+    .option('--header <header>', 'for a pack URL: a request header (repeatable; never printed)', collect)
+    .action(async (packPath: string, name: string, o: { merge: boolean; dir?: string; header?: string[] }) => {
       process.exitCode = await runInplace(packPath, name, o);
     });
   unpack
@@ -87,7 +117,8 @@ export function registerUnpack(program: Command): Command {
     .option('--mongo-uri <uri>', 'MongoDB URI naming a database; {database} becomes databroker_NAME', DEFAULT_MONGO_URI)
     .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
     .option('--strict', 'stop at the first run that fails')
-    .option('--external-dir <dir>', "with PATH -: where the tar pack's external files are extracted (kept; root_map points there)")
+    .option('--external-dir <dir>', "with PATH - or a URL: where the pack's external files are put (kept; root_map points there)")
+    .option('--header <header>', 'for a pack URL: a request header (repeatable; never printed)', collect)
     .action(async (packPath: string, name: string, o: MongoCliOptions) => {
       process.exitCode = await runMongo(packPath, name, o);
     });
@@ -99,6 +130,7 @@ interface MongoCliOptions {
   merge: boolean;
   strict?: boolean;
   externalDir?: string;
+  header?: string[];
 }
 
 /** One `\r`-rewritten status line on a terminal, nothing otherwise. */
@@ -121,14 +153,14 @@ function statusLine(stream: NodeJS.WriteStream): { update(text: string): void; s
 }
 
 async function runMongo(source: string, name: string, o: MongoCliOptions): Promise<number> {
-  if (source !== '-') {
-    if (o.externalDir) throw new PackStreamError('E_USAGE', '--external-dir is for a tar pack on stdin (PATH -)');
+  if (source !== '-' && !isHttpUrl(source)) {
+    if (o.externalDir) throw new PackStreamError('E_USAGE', '--external-dir is for a tar pack on stdin (PATH -) or a pack URL');
     return runMongoFrom(source, name, o, []);
   }
   checkName(name);
-  const landed = await landStream(process.stdin);
+  const landed = source === '-' ? await landStream(process.stdin) : { ...(await landHttpPack(source, { headers: parseHeaders(o.header) })), kind: 'http' as const, lost: [] };
   try {
-    if (landed.kind === 'tar') await placeExternalFiles(landed.dir, o.externalDir);
+    if (landed.kind === 'tar' || landed.kind === 'http') await placeExternalFiles(landed.dir, o.externalDir);
     return await runMongoFrom(landed.dir, name, o, landed.lost);
   } finally {
     await landed.cleanup();

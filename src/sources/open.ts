@@ -16,6 +16,8 @@ import { MongoCatalog } from './mongo-catalog.js';
 import { isMongoUri } from './mongo-connection.js';
 import { isTiledUri, probeTiled, TiledCatalog, type TiledOptions } from './tiled-catalog.js';
 import { documentStreamCatalog, landStream, LandedCatalog } from './stdin-source.js';
+import { landHttpPack, type HttpPackOptions } from './http-pack.js';
+import { isHttpUrl, safeUrl } from '../net/http.js';
 
 async function kind(p: string): Promise<'file' | 'dir' | null> {
   try {
@@ -48,8 +50,20 @@ export type SourceOptions = TiledOptions;
 export async function openStdin(input: NodeJS.ReadableStream | AsyncIterable<Buffer> = process.stdin): Promise<Catalog> {
   const landed = await landStream(input as AsyncIterable<Buffer>);
   try {
-    const inner = landed.kind === 'tar' ? await openSource(landed.dir) : documentStreamCatalog(landed.dir, landed.kind);
+    const inner = landed.kind === 'tar' ? await openSource(landed.dir) : documentStreamCatalog(landed.dir, landed.kind === 'jsonl' ? 'jsonl' : 'msgpack');
     return new LandedCatalog(inner, landed);
+  } catch (e) {
+    await landed.cleanup();
+    throw e;
+  }
+}
+
+/** A pack over HTTP(S), landed in a temporary directory removed on close(). */
+export async function openHttpPack(url: string, opts: HttpPackOptions = {}): Promise<Catalog> {
+  const landed = await landHttpPack(url, opts);
+  try {
+    const inner = await openSource(landed.dir);
+    return new LandedCatalog(inner, { kind: 'http', where: safeUrl(url), dir: landed.dir, lost: [], cleanup: landed.cleanup });
   } catch (e) {
     await landed.cleanup();
     throw e;
@@ -60,6 +74,8 @@ export async function openSource(source: string, opts: SourceOptions = {}): Prom
   if (source === '-') return openStdin();
   if (isMongoUri(source)) return MongoCatalog.fromUri(source);
   if (isTiledUri(source) || (/^https?:\/\//i.test(source) && (await probeTiled(source)))) return TiledCatalog.open(source, opts);
+  // Not a Tiled server: a pack's directory served as static files.
+  if (isHttpUrl(source)) return openHttpPack(source, { ...opts.http, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) });
   const hash = source.lastIndexOf('#');
   if (hash > 0 && /\.ya?ml$/.test(source.slice(0, hash))) {
     return openCatalogYaml(path.resolve(source.slice(0, hash)), source.slice(hash + 1));

@@ -29,8 +29,13 @@ import { extractTar } from './tar-extract.js';
 
 export type StreamKind = 'tar' | 'jsonl' | 'msgpack';
 
+/** Where a landed source came from: a stream on stdin, or a pack over HTTP. */
+export type LandedKind = StreamKind | 'http';
+
 export interface LandedStream {
-  kind: StreamKind;
+  kind: LandedKind;
+  /** For messages: `stdin`, or the URL (without credentials). */
+  where?: string;
   /** A pack directory (tar) or a directory of run files (document stream). */
   dir: string;
   /** Runs the stream cut off. */
@@ -180,7 +185,8 @@ export class LandedCatalog implements Catalog {
     private readonly landed: LandedStream,
   ) {}
   get description(): string {
-    return `stdin (${this.landed.kind === 'tar' ? 'tar pack' : `${this.landed.kind} document stream`})`;
+    const k = this.landed.kind;
+    return `${this.landed.where ?? 'stdin'} (${k === 'tar' ? 'tar pack' : k === 'http' ? 'pack over HTTP' : `${k} document stream`})`;
   }
   get rootMap(): Record<string, string> {
     return this.inner.rootMap;
