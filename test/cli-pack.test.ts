@@ -95,7 +95,7 @@ t.test('a bad query', async (t) => {
   for (const q of [`{'plan_name': `, `{'a': {'$foo': 1}}`, `{'a': __import__('os').system('true')}`]) {
     const dest = path.join(dir, 'out-q');
     const r = await runCli(['pack', path.join(dir, 'runs'), dest, '-q', q]);
-    t.equal(r.code, 1, q);
+    t.equal(r.code, 2, `${q}: a bad query is a usage error`);
     t.match(r.stderr, /^pack-stream: E_BAD_QUERY: .+\n$/, 'one line');
     t.notOk(existsSync(dest), 'no target created');
   }
@@ -116,7 +116,7 @@ t.test('a non-empty or unwritable target', async (t) => {
   mkdirSync(dest);
   writeFileSync(path.join(dest, 'keep.txt'), 'precious');
   const r = await runCli(['pack', path.join(dir, 'runs'), dest, '--all']);
-  t.equal(r.code, 1);
+  t.equal(r.code, 2, 'a non-empty target is a usage error');
   t.match(r.stderr, /E_TARGET: target .*full is not empty/);
   t.same(readdirSync(dest), ['keep.txt'], 'nothing written into it');
   const file = path.join(dir, 'afile');
@@ -143,7 +143,7 @@ t.test('--uids with prefixes, scan_ids, negative indexes and comments', async (t
   t.same(readdirSync(path.join(dest, 'documents')).sort(), ['good-0.msgpack', 'good-1.msgpack', 'good-2.msgpack']);
   const amb = await runCli(['pack', path.join(dir, 'runs'), path.join(dir, 'u2'), '--uids', '-'], { input: 'good\ngood-1\n' });
   t.equal(amb.code, 1);
-  t.match(amb.stderr, /Multiple matches to partial uid 'good': good-0, good-1, good-2/);
+  t.match(amb.stderr, /Multiple matches to partial uid 'good': good-2, good-1, good-0/);
   t.equal(readdirSync(path.join(dir, 'u2', 'documents')).length, 1, 'the unambiguous uid is still packed');
 });
 
@@ -162,7 +162,7 @@ t.test('queries, --limit and --format jsonl from the command line', async (t) =>
   const dest = path.join(dir, 'q');
   const r = await runCli(['pack', path.join(dir, 'runs'), dest, '-q', `{'scan_id': {'$gte': 2}}`, '-q', `{'plan_name': 'count'}`, '--format', 'JSONL', '--limit', '1']);
   t.equal(r.code, 0, r.stderr);
-  t.same(readdirSync(path.join(dest, 'documents')), ['good-1.jsonl']);
+  t.same(readdirSync(path.join(dest, 'documents')), ['good-2.jsonl'], '--limit takes the newest');
   t.match(readFileSync(path.join(dest, 'catalog.yml'), 'utf8'), /driver: bluesky-jsonl-catalog/);
 });
 

@@ -15,10 +15,9 @@ import { byCodePoint } from '../sinks/manifests.js';
 import {
   fileCatalogFromEntry,
   formatOfDriver,
-  JSONL_DRIVER,
+  KNOWN_DRIVERS_TEXT,
   loadYamlFile,
   MONGO_DRIVER,
-  MSGPACK_DRIVER,
   readCatalogSources,
   resolvedPaths,
   resolvedRootMap,
@@ -265,7 +264,7 @@ export function openDiscoveredCatalog(c: DiscoveredCatalog): Catalog {
     throw new PackStreamError('E_UNSUPPORTED', `catalog '${c.name}' is a databroker v0 config (${c.file}) with ${c.driver}, which pack-stream cannot read${hint}`, { subject: c.name });
   }
   if (!formatOfDriver(c.driver)) {
-    throw new PackStreamError('E_BAD_CATALOG', `catalog '${c.name}' in ${c.file} uses driver '${c.driver}'; pack-stream reads ${MSGPACK_DRIVER} and ${JSONL_DRIVER} catalogs by name`, { subject: c.name });
+    throw new PackStreamError('E_BAD_CATALOG', `catalog '${c.name}' in ${c.file} uses driver '${c.driver}'; pack-stream reads ${KNOWN_DRIVERS_TEXT}`, { subject: c.name });
   }
   return fileCatalogFromEntry(asDatabrokerReadsIt(c.entry));
 }

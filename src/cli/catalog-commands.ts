@@ -4,7 +4,6 @@
  * source holds, run by run) and `verify` (is a pack whole). Data goes to
  * stdout (text, or JSON with --json); warnings and summaries go to stderr.
  */
-import type { Command } from 'commander';
 import { discoverCatalogs, type DiscoveredCatalog } from '../catalogs/discovery.js';
 import { PackStreamError } from '../errors.js';
 import { InspectTotalizer, inspectCatalog, type RunSummary } from '../pipeline/inspect.js';
@@ -13,14 +12,11 @@ import { openSource } from '../sources/open.js';
 import { landTarPack } from '../sources/stdin-source.js';
 import { landHttpPack } from '../sources/http-pack.js';
 import { isHttpUrl, parseHeaders, safeUrl } from '../net/http.js';
+import { setMongoWaitNotice } from '../sources/mongo-connection.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
 import { printable } from '../transforms/safe-names.js';
 import { formatBytes } from './progress.js';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** `--handler SPEC=BUILTIN|./module.js` options as a registry. */
 export function handlerRegistry(specs: string[] = []): Promise<HandlerRegistry> {
@@ -36,9 +32,14 @@ function table(rows: string[][]): string {
 }
 
 /** list-catalogs (and pack --list-catalogs): one line per catalog, name, driver, data location, defining file. */
-export async function printCatalogList(opts: { json?: boolean } = {}): Promise<number> {
+export async function printCatalogList(opts: { json?: boolean; bare?: boolean; name?: string } = {}): Promise<number> {
   const found = await discoverCatalogs();
-  for (const w of found.warnings) process.stderr.write(`pack-stream: warning: ${printable(w)}\n`);
+  for (const w of found.warnings) process.stderr.write(`${opts.name ?? 'pack-stream'}: warning: ${printable(w)}\n`);
+  if (opts.bare) {
+    // databroker-pack's --list-catalogs: bare names, one per line, for scripts to loop over.
+    process.stdout.write(found.catalogs.map((c) => `${printable(c.name)}\n`).join(''));
+    return 0;
+  }
   if (opts.json) {
     const strip = (c: DiscoveredCatalog) => ({ name: c.name, driver: c.driver, kind: c.kind, location: c.location, file: c.file });
     process.stdout.write(`${JSON.stringify({ catalogs: found.catalogs.map(strip), shadowed: found.shadowed.map(strip), searched: found.searched }, null, 2)}\n`);
@@ -84,8 +85,9 @@ interface InspectCliOptions {
   header?: string[];
 }
 
-async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
+export async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
+  setMongoWaitNotice((m) => process.stderr.write(`pack-stream: ${m}\n`));
   const catalog = await openSource(source, { http: { headers: parseHeaders(o.header) } });
   const total = new InspectTotalizer();
   const out = process.stdout;
@@ -113,7 +115,7 @@ async function runInspect(source: string, o: InspectCliOptions): Promise<number>
   return t.failedRuns ? 1 : 0;
 }
 
-async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
+export async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
   const handlers = await handlerRegistry(o.handler);
   const onProblem = o.json ? undefined : (p: VerifyProblem) => process.stdout.write(`${p.kind}: ${printable(p.message)}\n`);
   const landed = dir === '-' ? await landTarPack(process.stdin) : isHttpUrl(dir) ? await landHttpPack(dir, { headers: parseHeaders(o.header) }) : null;
@@ -133,36 +135,4 @@ async function runVerify(dir: string, o: InspectCliOptions): Promise<number> {
       (report.ok ? 'OK\n' : `${report.problems.length} problem(s)\n`),
   );
   return report.ok ? 0 : 1;
-}
-
-export function registerCatalogCommands(program: Command): void {
-  program
-    .command('list-catalogs')
-    .description('list the catalogs Python databroker knows by name (intake catalog directories, INTAKE_PATH, databroker v0 configs)')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      process.exitCode = await printCatalogList(o);
-    });
-
-  program
-    .command('inspect')
-    .description('summarise the runs of a pack or any SOURCE: one line per run, then totals')
-    .argument('<source>', 'pack directory, catalog name, catalog YAML, directory or glob of run files, pack URL, or - (a tar pack or document stream on stdin)')
-    .option('--json', 'machine-readable output')
-    .option('--handler <spec=builtin>', 'list files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
-    .option('--header <header>', "for an http(s):// SOURCE: a request header (repeatable; never printed)", collect)
-    .action(async (source: string, o: InspectCliOptions) => {
-      process.exitCode = await runInspect(source, o);
-    });
-
-  program
-    .command('verify')
-    .description('check that a pack is whole: manifests, document files, runs, root_map, copied external files')
-    .argument('<path>', 'pack directory, pack URL, or - for a tar pack on stdin')
-    .option('--json', 'machine-readable report')
-    .option('--handler <spec=builtin>', 'check copied files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
-    .option('--header <header>', "for an http(s):// pack: a request header (repeatable; never printed)", collect)
-    .action(async (dir: string, o: InspectCliOptions) => {
-      process.exitCode = await runVerify(dir, o);
-    });
 }

@@ -21,7 +21,11 @@ export interface ProgressView {
   stop(): void;
 }
 
-export function progressView(stream: NodeJS.WriteStream, totalRuns?: number): ProgressView {
+/**
+ * Bars for runs (with the total when known) and documents, plus copied files
+ * (`copy`) or filled datums (`fill`); modes that move no files get no third bar.
+ */
+export function progressView(stream: NodeJS.WriteStream, totalRuns?: number, mode: 'manifest' | 'copy' | 'ignore' | 'fill' = 'manifest'): ProgressView {
   if (!stream.isTTY) return { update() {}, stop() {} };
   const multi = new cliProgress.MultiBar(
     {
@@ -41,14 +45,14 @@ export function progressView(stream: NodeJS.WriteStream, totalRuns?: number): Pr
   );
   const runs = multi.create(totalRuns ?? 0, 0, { label: 'runs', text: '0' });
   const docs = multi.create(0, 0, { label: 'documents', text: '0' });
-  const files = multi.create(0, 0, { label: 'copied', text: '0 files' });
+  const files = mode === 'copy' || mode === 'fill' ? multi.create(0, 0, { label: mode === 'fill' ? 'filled' : 'copied', text: mode === 'fill' ? '0 datums' : '0 files' }) : undefined;
   return {
     update(p) {
       const done = p.runsDone + p.runsFailed;
       runs.update(done, { label: 'runs', text: `${done}${totalRuns ? `/${totalRuns}` : ''} (${p.runsFailed} failed)${p.currentRun ? ` ${p.currentRun}` : ''}` });
       docs.update(p.documents, { label: 'documents', text: `${p.documents} (${formatBytes(p.bytes)})` });
-      if (p.datumsFilled) files.update(p.datumsFilled, { label: 'filled', text: `${p.datumsFilled} datums (${formatBytes(p.bytesFilled)})` });
-      else files.update(p.filesCopied, { label: 'copied', text: `${p.filesCopied} files (${formatBytes(p.bytesCopied)})` });
+      if (mode === 'fill') files?.update(p.datumsFilled, { label: 'filled', text: `${p.datumsFilled} datums (${formatBytes(p.bytesFilled)})` });
+      else files?.update(p.filesCopied, { label: 'copied', text: `${p.filesCopied} files (${formatBytes(p.bytesCopied)})` });
     },
     stop() {
       multi.stop();

@@ -9,7 +9,6 @@
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { dumpYaml } from '../sinks/catalog-file.js';
 import { loadYamlFile } from '../sources/catalog-yaml.js';
 import type { BrokenRunRef } from '../sources/file-catalog.js';
@@ -22,32 +21,32 @@ import { PackStreamError, describeError } from '../errors.js';
 import { stringifyPyJson } from '../codec/pyjson.js';
 import { checkName, unpackInplace } from '../pipeline/unpack-inplace.js';
 import { DEFAULT_MONGO_URI, unpackMongoNormalized } from '../pipeline/unpack-mongo.js';
-import { hidePassword } from '../sources/mongo-connection.js';
+import { hidePassword, setMongoWaitNotice } from '../sources/mongo-connection.js';
 import { printable } from '../transforms/safe-names.js';
 
 /** A taken catalog name: list the names that exist, as databroker-unpack does (on stderr here). */
-async function reportTaken(e: unknown, merge: boolean): Promise<number> {
+async function reportTaken(cmd: string, e: unknown, merge: boolean): Promise<number> {
   if (!(e instanceof PackStreamError) || e.code !== 'E_EXISTS') throw e;
   const names = (await discoverCatalogs()).catalogs.map((c) => c.name);
   process.stderr.write(
-    `pack-stream: ${describeError(e)}\n` +
+    `${cmd}: ${describeError(e)}\n` +
       `The catalogs that exist on this system are:\n${names.map((n) => `  ${n}\n`).join('')}` +
       (merge ? 'Unpack again with a new name.\n' : 'Unpack again with a new name, or without --no-merge to merge into it.\n'),
   );
   return 1;
 }
 
-async function runInplace(packPath: string, name: string, o: { merge: boolean; dir?: string; header?: string[] }): Promise<number> {
+export async function runInplace(cmd: string, packPath: string, name: string, o: UnpackCliOptions & { dir?: string; header?: string[] }): Promise<number> {
   if (isHttpUrl(packPath)) {
     if (!o.dir) throw new PackStreamError('E_USAGE', 'unpack inplace URL NAME needs --dir DIR: where to put the pack read over HTTP');
     checkName(name);
     packPath = await downloadPack(packPath, o.dir, parseHeaders(o.header));
-    process.stderr.write(`pack-stream: downloaded the pack into ${packPath}\n`);
+    process.stderr.write(`${cmd}: downloaded the pack into ${packPath}\n`);
   } else if (packPath === '-') {
     if (!o.dir) throw new PackStreamError('E_USAGE', 'unpack inplace - NAME needs --dir DIR: where to extract the tar pack read from stdin');
     checkName(name);
     packPath = await extractPackFromStdin(o.dir);
-    process.stderr.write(`pack-stream: extracted the pack from stdin into ${packPath}\n`);
+    process.stderr.write(`${cmd}: extracted the pack from stdin into ${packPath}\n`);
   } else if (o.dir) {
     throw new PackStreamError('E_USAGE', '--dir is for a tar pack on stdin (PATH -) or a pack URL');
   }
@@ -55,9 +54,9 @@ async function runInplace(packPath: string, name: string, o: { merge: boolean; d
   try {
     result = await unpackInplace(packPath, name, { merge: o.merge });
   } catch (e) {
-    return reportTaken(e, o.merge);
+    return reportTaken(cmd, e, o.merge);
   }
-  process.stderr.write(`pack-stream: ${result.merged ? 'merged the pack into' : 'placed'} catalog '${result.name}' at ${result.file}\n`);
+  reportPlaced(cmd, o, result);
   return 0;
 }
 
@@ -71,10 +70,6 @@ async function extractPackFromStdin(dir: string): Promise<string> {
     throw new PackStreamError('E_BAD_ARCHIVE', 'the archive on stdin holds no catalog.yml, so it is not a whole pack; nothing was kept');
   }
   return r.dir;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** A pack over HTTP landed next to `dir` (new or empty), then renamed to it whole. */
@@ -95,42 +90,23 @@ async function downloadPack(url: string, dir: string, headers: Record<string, st
   return dest;
 }
 
-/** Adds `unpack` (with its `inplace` subcommand) to the program; returns it so other modes can be added. */
-export function registerUnpack(program: Command): Command {
-  const unpack = program.command('unpack').description('make a pack known to databroker by name (databroker-unpack)');
-  unpack
-    .command('inplace')
-    .description("read the pack's documents where they are: write databroker_unpack_NAME.yml into intake's user catalog directory")
-    .argument('<path>', 'pack directory, or - for a tar pack on stdin (with --dir)')
-    .argument('<name>', 'catalog name')
-    .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
-    .option('--dir <dir>', 'with PATH - or a URL: the new or empty directory the pack is extracted or downloaded into')
-    .option('--header <header>', 'for a pack URL: a request header (repeatable; never printed)', collect)
-    .action(async (packPath: string, name: string, o: { merge: boolean; dir?: string; header?: string[] }) => {
-      process.exitCode = await runInplace(packPath, name, o);
-    });
-  unpack
-    .command('mongo_normalized')
-    .description("copy the pack's runs into MongoDB (idempotently) and write databroker_unpack_NAME.yml pointing at the database")
-    .argument('<path>', 'pack directory (or any pack SOURCE: run files, catalog YAML or name, mongodb:// URI, pack URL, or - for a tar pack or document stream on stdin)')
-    .argument('<name>', 'catalog name')
-    .option('--mongo-uri <uri>', 'MongoDB URI naming a database; {database} becomes databroker_NAME', DEFAULT_MONGO_URI)
-    .option('--no-merge', 'fail if a catalog of that name exists, instead of merging into it')
-    .option('--strict', 'stop at the first run that fails')
-    .option('--external-dir <dir>', "with PATH - or a URL: where the pack's external files are put (kept; root_map points there)")
-    .option('--header <header>', 'for a pack URL: a request header (repeatable; never printed)', collect)
-    .action(async (packPath: string, name: string, o: MongoCliOptions) => {
-      process.exitCode = await runMongo(packPath, name, o);
-    });
-  return unpack;
+export interface UnpackCliOptions {
+  merge: boolean;
+  /** databroker-unpack's report: `Placed configuration file at PATH` on stdout. */
+  placedLine?: boolean;
 }
 
-interface MongoCliOptions {
-  mongoUri: string;
-  merge: boolean;
+export interface MongoCliOptions extends UnpackCliOptions {
+  mongoUri?: string | undefined;
   strict?: boolean;
   externalDir?: string;
   header?: string[];
+}
+
+/** The catalog file written: databroker-unpack's stdout line, or pack-stream's note on stderr. */
+function reportPlaced(cmd: string, o: UnpackCliOptions, r: { merged: boolean; name: string; file: string }): void {
+  if (o.placedLine) process.stdout.write(`Placed configuration file at ${r.file}\n`);
+  else process.stderr.write(`${cmd}: ${r.merged ? 'merged the pack into' : 'placed'} catalog '${r.name}' at ${r.file}\n`);
 }
 
 /** One `\r`-rewritten status line on a terminal, nothing otherwise. */
@@ -152,16 +128,16 @@ function statusLine(stream: NodeJS.WriteStream): { update(text: string): void; s
   };
 }
 
-async function runMongo(source: string, name: string, o: MongoCliOptions): Promise<number> {
+export async function runMongo(cmd: string, source: string, name: string, o: MongoCliOptions): Promise<number> {
   if (source !== '-' && !isHttpUrl(source)) {
     if (o.externalDir) throw new PackStreamError('E_USAGE', '--external-dir is for a tar pack on stdin (PATH -) or a pack URL');
-    return runMongoFrom(source, name, o, []);
+    return runMongoFrom(cmd, source, name, o, []);
   }
   checkName(name);
   const landed = source === '-' ? await landStream(process.stdin) : { ...(await landHttpPack(source, { headers: parseHeaders(o.header) })), kind: 'http' as const, lost: [] };
   try {
     if (landed.kind === 'tar' || landed.kind === 'http') await placeExternalFiles(landed.dir, o.externalDir);
-    return await runMongoFrom(landed.dir, name, o, landed.lost);
+    return await runMongoFrom(cmd, landed.dir, name, o, landed.lost);
   } finally {
     await landed.cleanup();
   }
@@ -203,40 +179,41 @@ async function moveDir(from: string, to: string): Promise<void> {
   }
 }
 
-async function runMongoFrom(source: string, name: string, o: MongoCliOptions, lost: BrokenRunRef[]): Promise<number> {
+async function runMongoFrom(cmd: string, source: string, name: string, o: MongoCliOptions, lost: BrokenRunRef[]): Promise<number> {
   const err = process.stderr;
   const status = statusLine(err);
+  setMongoWaitNotice((m) => err.write(`${cmd}: ${m}\n`));
   let result;
   try {
     result = await unpackMongoNormalized(source, name, {
       merge: o.merge,
-      mongoUri: o.mongoUri,
+      mongoUri: o.mongoUri ?? DEFAULT_MONGO_URI,
       strict: Boolean(o.strict),
       onProgress: (p) => status.update(`unpacking: ${p.runsDone} run(s), ${p.inserted} documents inserted, ${p.duplicates} already stored${p.runsFailed ? `, ${p.runsFailed} failed` : ''}`),
     });
   } catch (e) {
     status.stop();
-    return reportTaken(e, o.merge);
+    return reportTaken(cmd, e, o.merge);
   }
   status.stop();
-  for (const w of result.warnings) err.write(`pack-stream: warning: ${w}\n`);
+  for (const w of result.warnings) err.write(`${cmd}: warning: ${w}\n`);
   const t = result.totals;
   err.write(
-    `pack-stream: stored ${result.runsDone} run(s) in ${hidePassword(result.uri)}: ${t.inserted} documents inserted, ${t.duplicates} already stored (identical)` +
+    `${cmd}: stored ${result.runsDone} run(s) in ${hidePassword(result.uri)}: ${t.inserted} documents inserted, ${t.duplicates} already stored (identical)` +
       (t.dropped ? `, ${t.dropped} stream_resource/stream_datum documents dropped (mongo_normalized has no place for them)` : '') +
       '\n',
   );
-  if (result.wroteCatalog) err.write(`pack-stream: ${result.merged ? 'merged into' : 'placed'} catalog '${result.name}' at ${result.file}\n`);
+  if (result.wroteCatalog) reportPlaced(cmd, o, result);
   for (const c of result.conflicts) {
     err.write(
-      `pack-stream: conflict in ${c.collection} ${c.key}: a different document is stored\n` +
+      `${cmd}: conflict in ${c.collection} ${c.key}: a different document is stored\n` +
         `  stored:   ${c.existing ? stringifyPyJson(c.existing) : '(not found)'}\n` +
         `  incoming: ${stringifyPyJson(c.incoming)}\n`,
     );
   }
   const failures = [...result.failures, ...lost.map((r) => ({ uid: r.uid, code: r.error.code, message: r.error.message }))];
   if (failures.length) {
-    err.write(`pack-stream: ${failures.length} run(s) failed:\n`);
+    err.write(`${cmd}: ${failures.length} run(s) failed:\n`);
     for (const f of failures) err.write(`  ${printable(f.uid)}: ${f.code}: ${printable(f.message.replace(/^E_[A-Z_]+: /, ''))}\n`);
     return 1;
   }

@@ -338,7 +338,14 @@ export async function exportCatalog(catalog: Catalog, dest: PackSink | string, o
     throw e;
   }
   if (n === 0) {
-    const e = new PackStreamError('E_NOT_FOUND', `no runs in ${catalog.description} match the selection`, { subject: catalog.description });
+    // "match" only when there was something to select from.
+    let any = false;
+    if (opts.query) for await (const _ of catalog.runs(opts.signal ? { signal: opts.signal } : {})) { any = true; break; }
+    const e = new PackStreamError(
+      'E_NOT_FOUND',
+      any ? `no runs in ${catalog.description} match the selection` : `${catalog.description} holds no runs`,
+      { subject: catalog.description },
+    );
     await ex.abort(e);
     throw e;
   }

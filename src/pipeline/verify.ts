@@ -85,6 +85,8 @@ class Verifier {
   private entry: CatalogSourceEntry | undefined;
   private format: Format | undefined;
   private rootMap: Record<string, string> = {};
+  /** No root_map and no external-file manifests: written with --ignore-external, external files left out on purpose. */
+  private externalLeftOut = false;
 
   constructor(
     readonly dir: string,
@@ -299,7 +301,11 @@ class Verifier {
           const root = typeof doc.root === 'string' ? doc.root : '';
           if (root !== '' && !Object.hasOwn(this.rootMap, root) && !this.unmappedRoots.has(root)) {
             this.unmappedRoots.add(root);
-            this.problem('unmapped-root', root, `resource root '${root}' (first in ${rel}) is not in catalog.yml's root_map, so databroker cannot find its external files`);
+            if (!this.externalLeftOut) {
+              this.problem('unmapped-root', root, `resource root '${root}' (first in ${rel}) is not in catalog.yml's root_map, so databroker cannot find its external files`);
+            } else if (this.unmappedRoots.size === 1) {
+              this.report.warnings.push('the pack has resources but no root_map and no external-file manifests (written with --ignore-external): their external files are not part of it');
+            }
           }
         }
         await files.observe(name, doc);
@@ -341,6 +347,7 @@ class Verifier {
     await this.readCatalog();
     const names = (await readdir(this.dir)).sort(byCodePoint);
     this.checkChunks(names);
+    this.externalLeftOut = Object.keys(this.rootMap).length === 0 && !names.some((n) => EXT_MANIFEST.test(n));
     const listed = await this.checkDocumentManifests(names);
     await this.checkExternalManifests(names);
     const onDisk = await this.documentFilesOnDisk();

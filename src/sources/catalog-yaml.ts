@@ -16,6 +16,8 @@ import { FileCatalog } from './file-catalog.js';
 export const MSGPACK_DRIVER = 'bluesky-msgpack-catalog';
 export const JSONL_DRIVER = 'bluesky-jsonl-catalog';
 export const MONGO_DRIVER = 'bluesky-mongo-normalized-catalog';
+/** Every driver pack-stream reads, for messages about one it does not. */
+export const KNOWN_DRIVERS_TEXT = `${MSGPACK_DRIVER}, ${JSONL_DRIVER} and ${MONGO_DRIVER}`;
 
 const DRIVER_ALIASES: Record<string, string> = {
   'databroker._drivers.msgpack.BlueskyMsgpackCatalog': MSGPACK_DRIVER,
@@ -33,6 +35,15 @@ export interface CatalogSourceEntry {
 }
 
 /** Load a YAML file the way PyYAML's safe_load reads it (YAML 1.1 scalars). */
+/** The yaml library's error as one line that ends with the offending line and its text, not a dangling `column 6:`. */
+function yamlErrorLine(e: unknown, text: string): string {
+  const first = ((e as Error).message ?? String(e)).split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const pos = (e as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  if (!pos) return first;
+  const line = text.split(/\r?\n/)[pos.line - 1] ?? '';
+  return `${first}, at line ${pos.line}, column ${pos.col}: ${JSON.stringify(line)}`;
+}
+
 export async function loadYamlFile(file: string): Promise<unknown> {
   let text: string;
   try {
@@ -43,7 +54,7 @@ export async function loadYamlFile(file: string): Promise<unknown> {
   try {
     return parse(text, { version: '1.1', schema: 'yaml-1.1', uniqueKeys: false });
   } catch (e) {
-    throw new PackStreamError('E_BAD_CATALOG', `${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { subject: file, cause: e });
+    throw new PackStreamError('E_BAD_CATALOG', `${file} is not valid YAML: ${yamlErrorLine(e, text)}`, { subject: file, cause: e });
   }
 }
 
@@ -129,7 +140,7 @@ export function fileCatalogFromEntry(entry: CatalogSourceEntry): FileCatalog {
     if (entry.driver === MONGO_DRIVER) {
       throw new PackStreamError('E_UNSUPPORTED', `catalog '${entry.name}' (${entry.file}) lives in MongoDB (driver ${MONGO_DRIVER}); pack-stream cannot read MongoDB catalogs yet`, { subject: entry.name });
     }
-    throw new PackStreamError('E_BAD_CATALOG', `catalog '${entry.name}' in ${entry.file} uses driver '${entry.driver}'; pack-stream reads ${MSGPACK_DRIVER} and ${JSONL_DRIVER}`, { subject: entry.name });
+    throw new PackStreamError('E_BAD_CATALOG', `catalog '${entry.name}' in ${entry.file} uses driver '${entry.driver}'; pack-stream reads ${KNOWN_DRIVERS_TEXT}`, { subject: entry.name });
   }
   const query = entry.args.query;
   return new FileCatalog({

@@ -146,6 +146,12 @@ export class FileCatalog implements Catalog {
     return out;
   }
 
+  /**
+   * The runs, newest first by start time (ties and unreadable runs in file-name
+   * order, unreadable ones last), as databroker lists Mongo catalogs and Tiled
+   * lists runs. databroker's own file order is arbitrary; this one is the same in
+   * every command, so `--limit N` takes the N newest. Holds one small entry per run.
+   */
   async *runs(opts: { query?: Doc; signal?: AbortSignal } = {}): AsyncGenerator<RunRef> {
     // A bad query (the catalog's own, from its YAML, or the caller's) fails the
     // listing before any run is read.
@@ -158,12 +164,14 @@ export class FileCatalog implements Catalog {
       }
     }
     if (opts.query) validateQuery(opts.query);
+    const entries: { file: string; time: number }[] = [];
+    const broken: RunRef[] = [];
     for (const file of await this.files()) {
       opts.signal?.throwIfAborted();
       const run = await openRunFile(file, this.opts.format ?? formatOfFile(file));
       if (run === null) continue;
       if (isBrokenRun(run)) {
-        yield run;
+        broken.push(run);
         continue;
       }
       let matches: boolean;
@@ -172,11 +180,18 @@ export class FileCatalog implements Catalog {
       } catch (e) {
         // A start document too deep to search fails its run, not the listing.
         if (!(e instanceof PackStreamError && e.code === 'E_LIMIT')) throw e;
-        yield new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e }));
+        broken.push(new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e })));
         continue;
       }
-      if (matches) yield run;
+      if (matches) entries.push({ file, time: toNumber(run.start.time) ?? -Infinity });
     }
+    entries.sort((a, b) => b.time - a.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    for (const e of entries) {
+      opts.signal?.throwIfAborted();
+      const run = await openRunFile(e.file, this.opts.format ?? formatOfFile(e.file));
+      if (run !== null) yield run;
+    }
+    yield* broken;
   }
 
   private async buildIndex(): Promise<IndexEntry[]> {

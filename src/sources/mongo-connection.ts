@@ -39,6 +39,20 @@ export function requireDatabase(uri: string): string {
   return db;
 }
 
+let mongoWaitNotice: ((message: string) => void) | undefined;
+
+/** Where "waiting for MongoDB at HOST..." goes (the CLI sends it to stderr); nowhere by default. */
+export function setMongoWaitNotice(fn: ((message: string) => void) | undefined): void {
+  mongoWaitNotice = fn;
+}
+
+/** The host list of a URI (`host:port[,host:port]`), without credentials or database. */
+export function hostsOfUri(uri: string): string {
+  const rest = uri.replace(MONGO_URI, '');
+  const hosts = rest.split(/[/?]/)[0] ?? '';
+  return hosts.slice(hosts.lastIndexOf('@') + 1);
+}
+
 /**
  * Connect to a URI and return its database; the caller closes the client.
  * A server that cannot be reached now is an error at once (after the driver's
@@ -53,11 +67,15 @@ export async function connectDatabase(uri: string): Promise<{ client: MongoClien
   } catch (e) {
     throw new PackStreamError('E_USAGE', `bad MongoDB URI ${hidePassword(uri)}: ${(e as Error).message}`, { subject: hidePassword(uri), cause: e });
   }
+  // A server that does not answer within 2 s is said to be waited for, so a silent command is not taken for a hang.
+  const notice = setTimeout(() => mongoWaitNotice?.(`waiting for MongoDB at ${hostsOfUri(uri)}...`), 2000);
   try {
     await client.connect();
   } catch (e) {
     await client.close().catch(() => {});
     throw new PackStreamError('E_IO', `cannot connect to MongoDB at ${hidePassword(uri)}: ${(e as Error).message}`, { subject: hidePassword(uri), cause: e });
+  } finally {
+    clearTimeout(notice);
   }
   return { client, db: client.db(name) };
 }

@@ -5,9 +5,9 @@
  * (when it is none of these) a catalog name that Python databroker knows
  * (src/catalogs/discovery.ts).
  */
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { openNamedCatalog } from '../catalogs/discovery.js';
+import { findCatalog, openDiscoveredCatalog, openNamedCatalog } from '../catalogs/discovery.js';
 import { PackStreamError } from '../errors.js';
 import type { Catalog } from '../types.js';
 import { fileCatalogFromEntry, MONGO_DRIVER, readCatalogSources, resolvedRootMap } from './catalog-yaml.js';
@@ -43,8 +43,25 @@ export async function openCatalogYaml(file: string, name?: string): Promise<Cata
   return fileCatalogFromEntry(entry);
 }
 
+/** True when a directory holds a run file (`.msgpack` / `.jsonl`) at its top level. */
+async function hasRunFiles(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).some((f) => formatOfFile(f) !== undefined);
+  } catch {
+    return false;
+  }
+}
+
+/** A SOURCE that could be a catalog name: no path separator, not `.`-relative, not empty. */
+function nameLike(source: string): boolean {
+  return source !== '' && !/[/\\]/.test(source) && !source.startsWith('.');
+}
+
 /** Options only some sources use (a Tiled server's key, what the export does with external files). */
-export type SourceOptions = TiledOptions;
+export interface SourceOptions extends TiledOptions {
+  /** Look SOURCE up as a catalog name before trying it as a path (databroker-pack's CATALOG argument is a name). */
+  preferName?: boolean;
+}
 
 /** `-`: a tar pack or a document stream on stdin, landed in a temporary directory removed on close(). */
 export async function openStdin(input: NodeJS.ReadableStream | AsyncIterable<Buffer> = process.stdin): Promise<Catalog> {
@@ -76,6 +93,10 @@ export async function openSource(source: string, opts: SourceOptions = {}): Prom
   if (isTiledUri(source) || (/^https?:\/\//i.test(source) && (await probeTiled(source)))) return TiledCatalog.open(source, opts);
   // Not a Tiled server: a pack's directory served as static files.
   if (isHttpUrl(source)) return openHttpPack(source, { ...opts.http, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) });
+  if (opts.preferName && nameLike(source)) {
+    const named = await findCatalog(source);
+    if (named) return openDiscoveredCatalog(named);
+  }
   const hash = source.lastIndexOf('#');
   if (hash > 0 && /\.ya?ml$/.test(source.slice(0, hash))) {
     return openCatalogYaml(path.resolve(source.slice(0, hash)), source.slice(hash + 1));
@@ -90,6 +111,11 @@ export async function openSource(source: string, opts: SourceOptions = {}): Prom
   if (k === 'dir') {
     for (const f of ['catalog.yml', 'catalog.yaml']) {
       if ((await kind(path.join(abs, f))) === 'file') return openCatalogYaml(path.join(abs, f));
+    }
+    // A directory with no run files does not hide a catalog of the same name (an empty ./simple and catalog 'simple').
+    if (nameLike(source) && !(await hasRunFiles(abs))) {
+      const named = await findCatalog(source);
+      if (named) return openDiscoveredCatalog(named);
     }
     const escaped = abs.replace(/[*?[\]{}]/g, '[$&]');
     return new FileCatalog({ patterns: [`${escaped}/*.msgpack`, `${escaped}/*.jsonl`], description: abs });

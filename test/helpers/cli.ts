@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CLI } from './paths.js';
+import path from 'node:path';
+import { BIN, CLI } from './paths.js';
 
 export interface CliResult {
   code: number | null;
@@ -9,9 +10,26 @@ export interface CliResult {
 }
 
 /** Run the built CLI in a child process (as a user would). */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return runScript(CLI, args, opts);
+}
+
+/** Run an installed command's launcher (bin/NAME.cjs) in a child process, as `databroker-pack ...` on PATH runs. */
+export function runCommand(name: 'pack-stream' | 'databroker-pack' | 'databroker-unpack', args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return runScript(path.join(BIN, `${name}.cjs`), args, opts);
+}
+
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  cwd?: string;
+  /** The node binary (default: the one running the tests). */
+  node?: string;
+}
+
+function runScript(script: string, args: string[], opts: CliOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(opts.node ?? process.execPath, [script, ...args], {
       env: { ...process.env, ...opts.env },
       cwd: opts.cwd ?? process.cwd(),
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -7,3 +7,5 @@ export const VECTORS = path.resolve(REPO, '..', 'shared', 'vectors');
 export const HAS_VECTORS = existsSync(path.join(VECTORS, 'simple_catalog', 'catalog.yml'));
 export const SKIP_VECTORS = HAS_VECTORS ? false : `no vectors at ${VECTORS}`;
 export const CLI = path.join(REPO, 'dist', 'cli', 'main.js');
+/** The installed commands' launchers (package.json "bin"). */
+export const BIN = path.join(REPO, 'bin');

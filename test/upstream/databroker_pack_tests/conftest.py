@@ -7,7 +7,7 @@ import pytest
 
 from databroker_pack._unpack import unpack_inplace
 
-DATA_DIR = PurePath(resource_filename('databroker_pack', 'tests/data'))
+DATA_DIR = PurePath(__file__).parent / 'data'  # vendored: the data sits beside this file
 
 
 @pytest.fixture(scope="module")

@@ -55,9 +55,7 @@ def test_pack_smoke(cli_args, simple_catalog, tmpdir, relative_target_directory)
     if relative_target_directory:
         p = subprocess.Popen(
             [
-                sys.executable,
-                "-um",
-                "databroker_pack.commandline.pack",
+                "databroker-pack",
                 CATALOG,
                 pathlib.Path(tmpdir).parts[-1],
                 *cli_args,
@@ -69,9 +67,7 @@ def test_pack_smoke(cli_args, simple_catalog, tmpdir, relative_target_directory)
     else:
         p = subprocess.Popen(
             [
-                sys.executable,
-                "-um",
-                "databroker_pack.commandline.pack",
+                "databroker-pack",
                 CATALOG,
                 tmpdir,
                 *cli_args,
@@ -121,9 +117,7 @@ def test_root_map(
     if relative_target_directory:
         p = subprocess.Popen(
             [
-                sys.executable,
-                "-um",
-                "databroker_pack.commandline.pack",
+                "databroker-pack",
                 CATALOG,
                 pathlib.Path(tmpdir).parts[-1],
                 "--all",
@@ -138,9 +132,7 @@ def test_root_map(
     else:
         p = subprocess.Popen(
             [
-                sys.executable,
-                "-um",
-                "databroker_pack.commandline.pack",
+                "databroker-pack",
                 CATALOG,
                 tmpdir,
                 "--all",

@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from .._pack import copy_external_files
+from databroker_pack._pack import copy_external_files
 
 
 def test_strict_copy_external_files(tmpdir):
