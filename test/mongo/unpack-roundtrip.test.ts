@@ -17,7 +17,7 @@ import { openSource } from '../../src/sources/open.js';
 import { MONGO_NORMALIZED_INDEXES, indexName } from '../../src/sinks/mongo-normalized.js';
 import { exportCatalog } from '../../src/pipeline/export.js';
 import { unpackMongoNormalized } from '../../src/pipeline/unpack-mongo.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCommand } from '../helpers/cli.js';
 import { treeDigest } from '../helpers/files.js';
 import { docsOf, firstDifference, runsOf, sandbox, uniqueDb } from '../helpers/mongo-fixtures.js';
 import { skipUnlessMongo, startMongo } from '../helpers/mongo-server.js';
@@ -162,6 +162,18 @@ if (skipUnlessMongo(t)) {
     t.match(res.stderr, /E_CONFLICT/);
     t.equal(await db.collection('event').countDocuments({ uid: ev!.uid }), 1, 'the stored version stays, once');
     t.equal((await db.collection('event').findOne({ uid: ev!.uid }))!.seq_num, 424242);
+  });
+
+  await t.test('the databroker-unpack drop-in: mongo_normalized with the options first, Placed line on stdout', async (t) => {
+    const sb = sandbox();
+    const dbName = uniqueDb('dropin');
+    dbs.push(dbName);
+    const uri = server.dbUri(dbName);
+    const r = await runCommand('databroker-unpack', ['--mongo-uri', uri, 'mongo_normalized', path.join(REPO, 'examples', 'catalog'), 'dropin'], { env: sb.env });
+    t.equal(r.code, 0, r.stderr);
+    const file = path.join(sb.env.XDG_DATA_HOME!, 'intake', 'databroker_unpack_dropin.yml');
+    t.equal(r.stdout, `Placed configuration file at ${file}\n`);
+    t.equal(await client.db(dbName).collection('run_start').countDocuments({}), 4);
   });
 
   await t.test('values FerretDB cannot store fail their run with a clear message; MongoDB keeps them', async (t) => {
