@@ -100,7 +100,7 @@ t.test('patterns the linear-time engine cannot honour are a clear E_BAD_QUERY', 
   for (const [pattern, why] of cases) {
     const dest = path.join(dir, `out-${cases.findIndex((c) => c[0] === pattern)}`);
     const r = await within(t, ['pack', path.join(dir, 'runs'), dest, '-q', `{'note': {'$regex': '${pattern}'}}`]);
-    t.equal(r.code, 1, `${pattern}: exit 1`);
+    t.equal(r.code, 2, `${pattern}: exit 2 (a bad -q is bad usage)`);
     t.match(r.stderr, /^pack-stream: E_BAD_QUERY: \$regex /, `${pattern}: E_BAD_QUERY`);
     t.match(r.stderr, why, `${pattern}: says why`);
     t.equal(r.stderr.trim().split('\n').length, 1, `${pattern}: one line`);
@@ -126,7 +126,7 @@ t.test('a query nested 50,000 levels deep is a typed E_LIMIT (point 7)', async (
   ];
   for (const q of queries) {
     const r = await within(t, ['pack', path.join(dir, 'runs'), path.join(dir, 'out'), '-q', q]);
-    t.equal(r.code, 1, 'exit 1');
+    t.equal(r.code, 2, 'exit 2 (a bad -q is bad usage)');
     t.match(r.stderr, /^pack-stream: E_LIMIT: cannot parse query .*: it nests deeper than 1000 levels at character \d+\n$/, 'E_LIMIT, one line');
     t.ok(r.stderr.length < 400, 'the message quotes the query briefly');
   }

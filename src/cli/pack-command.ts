@@ -18,6 +18,7 @@ import { combineQueries, parseQuery, validateQuery } from '../transforms/query.j
 import type { Doc } from '../codec/values.js';
 import type { Catalog } from '../types.js';
 import { printable } from '../transforms/safe-names.js';
+import { fromCommandLine } from './program.js';
 import { formatBytes, progressView } from './progress.js';
 
 /** Lines of a --uids file: `#` comments and blank lines skipped. */
@@ -109,7 +110,7 @@ export async function runPack(name: string, source: string, dest: string | undef
   await applyHandlerOptions(handlers, o.handler ?? []);
   let query: Doc | undefined;
   if (o.query?.length) {
-    query = combineQueries(o.query.map(parseQuery));
+    query = fromCommandLine(() => combineQueries(o.query!.map(parseQuery)));
   }
   const uids = o.uids?.length ? await readUids(o.uids) : undefined;
   if (uids && uids.length === 0) throw new PackStreamError('E_USAGE', 'the --uids input holds no uids (only blank lines and # comments)');
@@ -121,7 +122,7 @@ export async function runPack(name: string, source: string, dest: string | undef
   let view;
   try {
     // $text and $where are for the server to judge when the source is MongoDB.
-    if (query) validateQuery(query, !(catalog as { queriesOnServer?: boolean }).queriesOnServer);
+    if (query) fromCommandLine(() => validateQuery(query, !(catalog as { queriesOnServer?: boolean }).queriesOnServer));
     const total = !process.stderr.isTTY ? undefined : uids ? Math.min(uids.length, o.limit ?? Infinity) : await countRuns(catalog, query, o.limit);
     view = progressView(process.stderr, total, external);
   } catch (e) {

@@ -10,10 +10,25 @@ import { PackStreamError, describeError } from '../errors.js';
 import { printable } from '../transforms/safe-names.js';
 
 /** Error codes that mean "the command line asks for something impossible": exit 2. */
-const USAGE_CODES = new Set(['E_USAGE', 'E_BAD_QUERY', 'E_TARGET']);
+const USAGE_CODES = new Set(['E_USAGE', 'E_TARGET']);
+const FROM_COMMAND_LINE = new WeakSet<object>();
 
 export function usageError(message: string, subject?: string): PackStreamError {
   return new PackStreamError('E_USAGE', message, subject === undefined ? {} : { subject });
+}
+
+/**
+ * Runs `fn` on a value the user typed (a `-q` query): whatever error it raises
+ * keeps its code and message but exits 2, as bad usage. The same error raised by
+ * a catalog's own YAML, or by a server, is a failure (exit 1).
+ */
+export function fromCommandLine<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof PackStreamError) FROM_COMMAND_LINE.add(e);
+    throw e;
+  }
 }
 
 function takesValue(o: Option): boolean {
@@ -121,7 +136,7 @@ export async function runProgram(name: string, program: Command, argv: readonly 
       if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return 2;
       return e.exitCode === 0 ? 0 : 2;
     }
-    const usage = e instanceof PackStreamError && USAGE_CODES.has(e.code);
+    const usage = e instanceof PackStreamError && (USAGE_CODES.has(e.code) || FROM_COMMAND_LINE.has(e));
     process.stderr.write(`${name}: ${printable(describeError(e))}\n`);
     if (!(e instanceof PackStreamError)) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
     return usage ? 2 : 1;
