@@ -25,6 +25,7 @@ import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/files.js';
 import { sandbox, type Sandbox } from './helpers/sandbox.js';
 import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
+import { scalarRun, writeMsgpackRun } from './helpers/runs.js';
 
 function libEnv(sb: Sandbox, extra: Record<string, string | undefined> = {}): { env: NodeJS.ProcessEnv; platform: NodeJS.Platform; cwd: string } {
   const env: NodeJS.ProcessEnv = { PATH: '' };
@@ -284,12 +285,15 @@ t.test('openSource: paths first, then names', { skip: SKIP_VECTORS }, async (t) 
   for await (const _ of byName.runs()) n++;
   t.equal(n, 3, 'the named catalog reads args.paths');
 
-  // A directory of that name in the working directory wins over the catalog name.
+  // An empty directory of that name in the working directory does not hide the catalog;
+  // one that holds run files is the path it names.
   const cwd = process.cwd();
   const dir = tempDir();
   mkdirSync(path.join(dir, 'polar'));
   process.chdir(dir);
   t.teardown(() => process.chdir(cwd));
+  t.match((await openSource('polar')).description, /databroker_unpack_polar\.yml#polar/, 'an empty ./polar: the catalog');
+  writeMsgpackRun(path.join(dir, 'polar', 'one.msgpack'), scalarRun('one'));
   const byPath = await openSource('polar');
-  t.equal(byPath.description, path.join(dir, 'polar'));
+  t.equal(byPath.description, path.join(dir, 'polar'), 'a ./polar with run files: the directory');
 });

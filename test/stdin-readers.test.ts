@@ -89,8 +89,8 @@ for (const format of ['jsonl', 'msgpack']) {
     delete b['catalog.yml'];
     t.same(b, a, 'the same pack as packing the source directly (catalog.yml aside: it names its own directory)');
 
-    // Cut inside the third run (of four, in time order).
-    const thirdUid = 'run-2-' + 'x'.repeat(20);
+    // Cut inside the third run of the stream (of four, newest first: run-3, run-2, run-1, run-0).
+    const thirdUid = 'run-1-' + 'x'.repeat(20);
     const at = stream.stdout.indexOf(Buffer.from(`${thirdUid}-ev1`));
     t.ok(at > 0);
     const cut = await cliWithInput(['pack', '-', path.join(f.dir, 'cut'), '--all', '--format', format], stream.stdout.subarray(0, at));
