@@ -18,6 +18,7 @@ import { combineQueries, parseQuery, validateQuery } from '../transforms/query.j
 import type { Doc } from '../codec/values.js';
 import { VERSION } from '../version.js';
 import { printable } from '../transforms/safe-names.js';
+import { parseByteSize, setLimits } from '../limits.js';
 import { formatBytes, progressView } from './progress.js';
 import { printCatalogList, registerCatalogCommands } from './catalog-commands.js';
 import { registerUnpack } from './unpack-command.js';
@@ -143,6 +144,7 @@ async function runPack(source: string, dest: string | undefined, o: PackCliOptio
     await catalog.close?.();
   }
   const err = process.stderr;
+  for (const w of summary.warnings) err.write(`pack-stream: warning: ${w}\n`);
   err.write(
     `pack-stream: packed ${summary.runsDone} run(s), ${summary.documents} documents (${formatBytes(summary.bytes)})` +
       (summary.filesCopied ? `, copied ${summary.filesCopied} external files (${formatBytes(summary.bytesCopied)})` : '') +
@@ -165,7 +167,16 @@ export function buildProgram(): Command {
     .description('Move Bluesky runs between catalogs, portable packs and MongoDB (a successor to databroker-pack)')
     .version(VERSION, '-V, --version')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .option('--max-record-size <bytes>', 'largest msgpack record or JSONL line read from a run file, e.g. 512M or 4G (default 2G); larger ones fail their run with E_LIMIT', (v: string) => {
+      const n = parseByteSize(v);
+      if (n === undefined) throw new PackStreamError('E_USAGE', `--max-record-size: '${v}' is not a size such as 512M or 4G`);
+      return n;
+    })
+    .hook('preAction', (cmd) => {
+      const max = cmd.opts<{ maxRecordSize?: number }>().maxRecordSize;
+      if (max !== undefined) setLimits({ maxRecordBytes: max });
+    });
 
   program
     .command('pack')
