@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { MsgpackDecoder, MsgpackEncoder, RecordScanner, decode, encode, measure } from '../src/codec/msgpack.js';
 import { PyFloat, deepEqual, type Value } from '../src/codec/values.js';
-import { readMsgpackRecords } from '../src/sources/msgpack-records.js';
+import { msgpackRecordsOf, readMsgpackRecords } from '../src/sources/msgpack-records.js';
 import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
 
 const hex = (v: Value) => encode(v).toString('hex');
@@ -183,4 +183,23 @@ t.test('RecordScanner frames records across any split, as measure() does, and ch
   for (const [what, b, msg] of bad) t.throws(() => new RecordScanner().scan(b, 0, b.length), { message: msg }, what);
   const ok = Buffer.concat([Buffer.alloc(1000, 0x91), Buffer.from([0xc0])]);
   t.equal(new RecordScanner().scan(ok, 0, ok.length), ok.length, '1,000 levels are fine');
+});
+
+t.test('msgpackRecordsOf: whole records from a stream of chunks, capped and checked', async (t) => {
+  const recs = [encode({ name: 'start', doc: { uid: 'u' } }), encode({ name: 'event', doc: { big: 'z'.repeat(300000) } }), encode({ name: 'stop', doc: {} })];
+  const all = Buffer.concat(recs);
+  async function* chunks(b: Buffer, size: number) {
+    for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+  }
+  for (const size of [1, 1000, 65536, all.length]) {
+    const got: Buffer[] = [];
+    for await (const r of msgpackRecordsOf(chunks(all, size), 'stream')) got.push(Buffer.from(r));
+    t.same(got, recs, `chunks of ${size}`);
+  }
+  const collect = async (b: Buffer, max?: number) => {
+    for await (const r of msgpackRecordsOf(chunks(b, 4096), 'stream', max)) void r;
+  };
+  await t.rejects(collect(all, 100000), { code: 'E_LIMIT', message: /stream: the record at byte \d+ is at least \d+ bytes, more than the limit of 100000/ });
+  await t.rejects(collect(all.subarray(0, all.length - 3)), { code: 'E_TRUNCATED', message: /stream ends inside a record/ });
+  await t.rejects(collect(Buffer.from([0x81, 0x01, 0x02])), { code: 'E_CORRUPT', message: /map key at offset 1 is not a str or bin/ });
 });

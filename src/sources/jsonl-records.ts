@@ -90,7 +90,8 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): A
 function decodeLine(raw: string, path: string, lineNo: number, skim?: ReadonlyMap<string, ReadonlySet<string>>): [string, Doc] {
   let rec;
   try {
-    rec = skim ? parsePyJsonRecord(raw, (name) => skim.get(name) ?? null) : parsePyJson(raw);
+    // A line that is not a simple pair is parsed whole, for the exact syntax error.
+    rec = (skim ? parsePyJsonRecord(raw, (name) => skim.get(name) ?? null) : null) ?? parsePyJson(raw);
   } catch (e) {
     if (e instanceof PackStreamError) throw new PackStreamError(e.code, `${path}: line ${lineNo}: ${e.message}`, { subject: path, cause: e });
     throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });

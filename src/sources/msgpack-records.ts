@@ -162,3 +162,48 @@ class LazyPair implements DocPair {
     return this.decoded;
   }
 }
+
+/**
+ * Whole msgpack records from a stream of chunks (a network body), framed by a
+ * RecordScanner: linear in the record size, checked as the file reader checks,
+ * and capped at `maxRecordBytes` (E_LIMIT) before the buffer grows past it.
+ * Yielded records are views into buffers that are never written again.
+ */
+export async function* msgpackRecordsOf(chunks: AsyncIterable<Buffer>, where: string, maxRecord = limits.maxRecordBytes): AsyncGenerator<Buffer> {
+  const scanner = new RecordScanner();
+  let buf = Buffer.allocUnsafe(0);
+  let start = 0;
+  let end = 0;
+  let offset = 0; // stream offset of buf[start]
+  for await (const chunk of chunks) {
+    if (end + chunk.length > buf.length) {
+      const have = end - start;
+      const next = Buffer.allocUnsafe(Math.max(CHUNK, 2 * have, have + chunk.length));
+      buf.copy(next, 0, start, end);
+      buf = next;
+      start = 0;
+      end = have;
+    }
+    chunk.copy(buf, end);
+    end += chunk.length;
+    for (;;) {
+      let len: number;
+      try {
+        len = scanner.scan(buf, start, end);
+      } catch (e) {
+        throw corrupt(where, offset, e);
+      }
+      if (len < 0) {
+        if (scanner.need > maxRecord || end - start > maxRecord) {
+          throw new PackStreamError('E_LIMIT', `${where}: the record at byte ${offset} is at least ${scanner.need} bytes, more than the limit of ${maxRecord} (--max-record-size)`, { subject: where });
+        }
+        break;
+      }
+      yield buf.subarray(start, start + len);
+      start += len;
+      offset += len;
+      if (start === end) break;
+    }
+  }
+  if (end > start) throw new PackStreamError('E_TRUNCATED', `${where} ends inside a record (${end - start} bytes at byte ${offset})`, { subject: where });
+}

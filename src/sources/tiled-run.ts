@@ -25,10 +25,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { Incomplete, MsgpackDecoder, encodeRecord, measure } from '../codec/msgpack.js';
+import { MsgpackDecoder, encodeRecord } from '../codec/msgpack.js';
+import { msgpackRecordsOf } from './msgpack-records.js';
 import { parsePyJson } from '../codec/pyjson.js';
 import { NdArray } from '../codec/ndarray.js';
-import { isPlainDoc, pyFloat, type Doc, type Value } from '../codec/values.js';
+import { isPlainDoc, pyFloat, topLevelDoc, type Doc, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { HttpClient } from '../net/http.js';
 import { canonicalDocuments } from '../transforms/canonical.js';
@@ -291,28 +292,21 @@ export class TiledRun implements RunRef {
   /** MongoAdapter: the original documents, msgpack-streamed, one record at a time. */
   private async fetchMongoDocuments(out: RecordFile, signal?: AbortSignal): Promise<void> {
     const url = `${this.ctx.api}/documents/${encodePath(this.parts)}?fill=false`;
-    let buf: Buffer = Buffer.alloc(0);
-    for await (const chunk of this.ctx.http.stream(url, { headers: { accept: 'application/x-msgpack' }, ...(signal ? { signal } : {}) })) {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      let pos = 0;
-      for (;;) {
-        let end: number;
-        try {
-          end = measure(buf, pos);
-        } catch (e) {
-          if (e instanceof Incomplete) break;
-          throw new PackStreamError('E_CORRUPT', `${this.location}: the documents stream is not msgpack: ${(e as Error).message}`, { subject: this.location });
-        }
-        const rec = new MsgpackDecoder(buf, pos, end).value();
-        pos = end;
-        if (!isPlainDoc(rec) || typeof rec.name !== 'string' || !isPlainDoc(rec.doc)) {
-          throw new PackStreamError('E_CORRUPT', `${this.location}: a documents record is not {name, doc}`, { subject: this.location });
-        }
-        await out.write(rec.name, rec.doc);
+    const where = `${this.location}: the documents stream`;
+    const body = this.ctx.http.stream(url, { headers: { accept: 'application/x-msgpack' }, ...(signal ? { signal } : {}) });
+    for await (const raw of msgpackRecordsOf(body, where)) {
+      let rec;
+      try {
+        rec = new MsgpackDecoder(raw).value();
+      } catch (e) {
+        throw new PackStreamError(e instanceof PackStreamError ? e.code : 'E_CORRUPT', `${where}: ${(e as Error).message}`, { subject: this.location, cause: e });
       }
-      buf = buf.subarray(pos);
+      const doc = isPlainDoc(rec) ? topLevelDoc(rec.doc) : undefined;
+      if (!isPlainDoc(rec) || typeof rec.name !== 'string' || doc === undefined) {
+        throw new PackStreamError('E_CORRUPT', `${this.location}: a documents record is not {name, doc}`, { subject: this.location });
+      }
+      await out.write(rec.name, doc);
     }
-    if (buf.length) throw new PackStreamError('E_TRUNCATED', `${this.location}: the documents stream ends inside a record`, { subject: this.location });
     this.ctx.rebuilt.delete(this.uid);
   }
 
