@@ -7,14 +7,15 @@ export { VERSION } from './version.js';
 export type { Catalog, DocName, DocPair, Format, ReadOptions, RunRef } from './types.js';
 
 // values and codecs
-export { PyFloat, pyFloat, deepEqual, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
-export { MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
+export { PyFloat, pyFloat, deepEqual, docKeys, docFromEntries, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
+export { RecordScanner, MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
 export { parsePyJson, stringifyPyJson, jsonlRecord, pyFloatRepr } from './codec/pyjson.js';
 export { NdArray, NdScalar, parseDtype, dtypeOfTypedArray } from './codec/ndarray.js';
 export type { Encodable } from './codec/values.js';
 
 // sources
-export { readMsgpackRecords } from './sources/msgpack-records.js';
+export { readMsgpackRecords, msgpackRecordsOf } from './sources/msgpack-records.js';
+export { limits, setLimits, DEFAULT_LIMITS, parseByteSize, type Limits } from './limits.js';
 export { readJsonlRecords } from './sources/jsonl-records.js';
 export { FileCatalog, FileRun, openRunFile, readRecords, resolveKey, isBrokenRun, type FileCatalogOptions } from './sources/file-catalog.js';
 export { readCatalogSources, fileCatalogFromEntry, loadYamlFile, MSGPACK_DRIVER, JSONL_DRIVER, MONGO_DRIVER } from './sources/catalog-yaml.js';
