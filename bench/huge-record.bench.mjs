@@ -6,7 +6,7 @@
  *
  *   npm run build && node bench/huge-record.bench.mjs [--mb 100] [--cli dist/cli/main.js]
  *
- * Prints one table: seconds and peak RSS (MiB) per command and format.
+ * Prints one table: wall and CPU seconds and peak RSS (MiB) per command and format.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
@@ -66,9 +66,9 @@ try {
     rmSync(src, { recursive: true, force: true });
   }
   console.log(`one ${MB} MB record (${cli})`);
-  console.log('| command | seconds | peak RSS MiB |');
-  console.log('|---|---|---|');
-  for (const [name, r] of rows) console.log(`| ${name} | ${r.secs.toFixed(1)} | ${r.rss.toFixed(0)} |`);
+  console.log('| command | wall s | CPU s | peak RSS MiB |');
+  console.log('|---|---|---|---|');
+  for (const [name, r] of rows) console.log(`| ${name} | ${r.secs.toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.rss.toFixed(0)} |`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
