@@ -7,6 +7,20 @@
  *   npm run build && node bench/huge-record.bench.mjs [--mb 100] [--cli dist/cli/main.js]
  *
  * Prints one table: wall and CPU seconds and peak RSS (MiB) per command and format.
+ *
+ * Measured on the 2-core development machine while it ran about 10 other jobs (load
+ * average 12-20), so wall seconds are inflated; CPU seconds are the better guide.
+ *
+ * Before (main at ee39292, issue 10 point 8: quadratic framing and decoding):
+ *   --mb 100: pack msgpack 109.6 s wall, 494 MiB; inspect msgpack 76.8 s, 1335 MiB;
+ *             pack jsonl 49.5 s, 1336 MiB; inspect jsonl 23.9 s, 1175 MiB
+ *   --mb 25:  pack msgpack 3.2 CPU s, 221 MiB; inspect msgpack 1.9 CPU s, 330 MiB;
+ *             pack jsonl 1.6 CPU s, 431 MiB; inspect jsonl 0.9 CPU s, 392 MiB
+ * After (RecordScanner, doubling buffers, JSONL cut at newline bytes, skims):
+ *   --mb 100: pack msgpack 10.8 s wall / 1.4 CPU s, 390 MiB; inspect msgpack 8.0 / 0.8, 293 MiB;
+ *             pack jsonl 21.3 / 2.4, 503 MiB; inspect jsonl 9.6 / 1.1, 390 MiB
+ *   --mb 25:  pack msgpack 0.7 CPU s, 177 MiB; inspect msgpack 0.5, 152 MiB;
+ *             pack jsonl 0.9, 201 MiB; inspect jsonl 0.5, 175 MiB
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
