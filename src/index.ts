@@ -30,13 +30,14 @@ export { canonicalDocuments } from './transforms/canonical.js';
 export { packEventPage, unpackEventPage, packDatumPage, unpackDatumPage } from './transforms/pages.js';
 export { parseQuery, combineQueries, matchQuery, validateQuery, timeRange } from './transforms/query.js';
 export { rootHash, randomSalt } from './transforms/root-hash.js';
-export { HandlerRegistry, BUILTIN_LISTERS, BUILTIN_HANDLERS, READABLE_SPECS, resourceFilePath, type FileLister, type ListerFactory, type Handler, type HandlerFactory, type ReadContext } from './transforms/handlers.js';
+export { HandlerRegistry, BUILTIN_LISTERS, BUILTIN_HANDLERS, READABLE_SPECS, DEFAULT_LIMITS as DEFAULT_HANDLER_LIMITS, resourceFilePath, type FileList, type FileLister, type ListerFactory, type Handler, type HandlerFactory, type HandlerLimits, type ReadContext } from './transforms/handlers.js';
+export { ExternalFile, checkRegularFile, readExternalFile, type ReadExternalOptions } from './handlers/external-file.js';
 export { applyHandlerOptions, loadHandlerModule } from './handlers/user-module.js';
 export { parseNpy, readNpy } from './handlers/npy.js';
 export { readTiff } from './handlers/tiff.js';
 export { fillDocuments, DatumFiller, type FillOptions } from './transforms/fill.js';
 export { pyPercentFormat } from './transforms/pyformat.js';
-export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
+export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, forEachDatumFile, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
 export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } from './transforms/encode.js';
 
 // sinks

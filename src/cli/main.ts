@@ -12,7 +12,7 @@ import { DirectorySink } from '../sinks/directory-sink.js';
 import { openSink } from '../sinks/open-sink.js';
 import { openSource } from '../sources/open.js';
 import { parseHeaders } from '../net/http.js';
-import { HandlerRegistry } from '../transforms/handlers.js';
+import { DEFAULT_LIMITS, HandlerRegistry } from '../transforms/handlers.js';
 import { applyHandlerOptions } from '../handlers/user-module.js';
 import { combineQueries, parseQuery, validateQuery } from '../transforms/query.js';
 import type { Doc } from '../codec/values.js';
@@ -85,6 +85,9 @@ interface PackCliOptions {
   packPath?: string;
   spoolCap?: number;
   header?: string[];
+  maxFilesPerDatum: number;
+  maxFilesPerResource: number;
+  maxDatumBytes: number;
 }
 
 async function runPack(source: string, dest: string | undefined, o: PackCliOptions): Promise<number> {
@@ -98,7 +101,8 @@ async function runPack(source: string, dest: string | undefined, o: PackCliOptio
   if (modes > 1) throw new PackStreamError('E_USAGE', 'choose at most one of --copy-external, --fill-external and --ignore-external');
   if (o.fillExternal && !o.documents) throw new PackStreamError('E_USAGE', '--fill-external puts the data into the documents; it cannot be combined with --no-documents');
 
-  const handlers = await applyHandlerOptions(new HandlerRegistry(), o.handler ?? []);
+  const limits = { filesPerDatum: o.maxFilesPerDatum, filesPerResource: o.maxFilesPerResource, datumBytes: o.maxDatumBytes };
+  const handlers = await applyHandlerOptions(new HandlerRegistry(limits), o.handler ?? []);
   let query: Doc | undefined;
   if (o.query?.length) {
     query = combineQueries(o.query.map(parseQuery));
@@ -204,6 +208,9 @@ export function buildProgram(): Command {
     .option('--pack-path <dir>', 'for a tar: the directory catalog.yml names as the pack\'s place (where it will be extracted); default: the working directory')
     .option('--header <header>', "for a SOURCE that is an http(s):// URL: a request header such as 'Authorization: Bearer …' (repeatable; never printed)", collect)
     .option('--spool-cap <MiB>', 'for a tar or document stream: MiB of a run held in memory before it is spooled to a temporary file', positiveInt('--spool-cap'), 32)
+    .option('--max-files-per-datum <n>', 'refuse a datum whose resource kwargs list more files', positiveInt('--max-files-per-datum'), DEFAULT_LIMITS.filesPerDatum)
+    .option('--max-files-per-resource <n>', "refuse a resource whose datums list more files", positiveInt('--max-files-per-resource'), DEFAULT_LIMITS.filesPerResource)
+    .option('--max-datum-bytes <n>', 'with --fill-external, refuse a datum whose data is larger', positiveInt('--max-datum-bytes'), DEFAULT_LIMITS.datumBytes)
     .action(async (source: string | undefined, dest: string | undefined, o: PackCliOptions) => {
       if (o.listCatalogs) {
         process.exitCode = await printCatalogList();

@@ -239,14 +239,14 @@ export class PackExporter {
   private async handleExternalFiles(collector: ExternalFileCollector): Promise<void> {
     for (const root of collector.roots.values()) {
       if (this.external === 'copy') await this.copier.copyAll(planCopies(root));
-      else if (this.opts.checkExternalFiles !== false) await checkFilesExist(root.files);
+      else if (this.opts.checkExternalFiles !== false) await checkFilesExist(root.files, 16, root.needers);
     }
   }
 
   private mergeRoots(collector: ExternalFileCollector): void {
     for (const [hash, root] of collector.roots) {
       const mine = this.roots.get(hash);
-      if (!mine) this.roots.set(hash, { ...root, files: new Set(root.files) });
+      if (!mine) this.roots.set(hash, { hash, originalRoot: root.originalRoot, mappedRoot: root.mappedRoot, files: new Set(root.files) });
       else for (const f of root.files) mine.files.add(f);
     }
   }

@@ -11,7 +11,7 @@ import { isPlainDoc, toNumber, type Doc, type Value } from '../codec/values.js';
 import { describeError, errorCode, PackStreamError } from '../errors.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
 import { HandlerRegistry, type FileLister } from '../transforms/handlers.js';
-import { checkedResourcePath } from '../transforms/resources.js';
+import { checkedResourcePath, forEachDatumFile } from '../transforms/resources.js';
 import { checkExternalPath } from '../transforms/safe-names.js';
 import { datumAsRow, unpackDatumPage } from '../transforms/pages.js';
 import type { Catalog, RunRef } from '../types.js';
@@ -166,7 +166,7 @@ export class RunFiles {
       const entry = this.listers.get(String(row.resource ?? ''));
       if (!entry) continue;
       try {
-        this.add(await entry.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {}), entry.mappedRoot);
+        await forEachDatumFile(entry.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {}), this.registry.limits.filesPerDatum, (f) => this.add([f], entry.mappedRoot));
       } catch {
         this.unlisted++;
         this.listers.set(String(row.resource ?? ''), null);
