@@ -306,3 +306,28 @@ t.test('inspect and verify do not look at files outside their root, and print na
   t.match(verified.stdout, /^unsafe-path: documents\/evil-up\.msgpack: resource "evil-up-res0": resource path ".*\/outside\/secret\.npy" is not inside its resource root ".*external_files\/[0-9a-f]{32}", so it is refused \(not looked at\)$/m);
   t.same(Object.fromEntries(Object.entries(await treeDigest(root)).filter(([k]) => !k.startsWith('pack/'))), sources, 'sources untouched');
 });
+
+t.test('a resource root holding an intake template fails its run; catalog.yml stays plain', async (t) => {
+  const root = tempDir();
+  const runs = path.join(root, 'runs');
+  const data = path.join(root, 'data');
+  const templated = path.join(root, "{{ env('HOME') }}");
+  const frame = makeArray('<u2', [2, 3], (i) => i);
+  writeNpy(path.join(data, 'ok.npy'), frame);
+  writeNpy(path.join(templated, 'ok.npy'), frame); // a real file, so only the name can stop it
+  resourceRun(runs, 'good-ext', 'npy', data, 'ok.npy');
+  resourceRun(runs, 'evil-root', 'npy', templated, 'ok.npy');
+  const sources = await treeDigest(root);
+  for (const extra of [[], ['--no-documents']]) {
+    const dest = path.join(root, `out${extra.join('')}`);
+    const r = await timedCli(t, ['pack', runs, dest, '--all', ...extra]);
+    t.equal(r.code, 1, `${extra.join(' ') || 'default'}: exit 1`);
+    const lines = failureLines(r.stderr);
+    t.equal(lines.length, 1);
+    t.match(lines[0], /^ {2}evil-root: E_UNSAFE_PATH: resource "evil-root-res0": resource root ".*\{\{ env\('HOME'\) \}\}" holds an intake template marker/);
+    const catalog = readFileSync(path.join(dest, 'catalog.yml'), 'utf8');
+    t.notOk(/\{\{|\{%/.test(catalog), 'no template in catalog.yml');
+    t.match(catalog, data, 'the good root is there');
+  }
+  t.same(Object.fromEntries(Object.entries(await treeDigest(root)).filter(([k]) => !k.startsWith('out'))), sources, 'sources untouched');
+});

@@ -11,7 +11,7 @@ import type { DocPair } from '../types.js';
 import { HandlerRegistry, resourceFilePath, type FileList, type FileLister } from './handlers.js';
 import { unpackDatumPage, datumAsRow } from './pages.js';
 import { rootHash } from './root-hash.js';
-import { checkExternalPath, quoted } from './safe-names.js';
+import { checkExternalPath, checkNoTemplate, quoted } from './safe-names.js';
 
 /** A resource with its root replaced by the root's hash (a shallow copy, key order kept). */
 export function rewriteRoot(pair: DocPair, salt: string): DocPair {
@@ -115,6 +115,9 @@ export function checkedResourcePath(resource: Doc, rootMap: Record<string, strin
   const r = resourceFilePath(resource, rootMap);
   try {
     checkExternalPath(r.originalRoot, '', 'resource root');
+    // Roots become root_map keys and values in the pack's catalog.yml.
+    checkNoTemplate(r.originalRoot, 'resource root');
+    checkNoTemplate(r.mappedRoot, 'resource root');
     // The resource's own path may be the root itself (a handler that lists files under it).
     const isRoot = r.mappedRoot !== '' && path.resolve(r.filePath) === path.resolve(r.mappedRoot);
     checkExternalPath(r.filePath, isRoot ? '' : r.mappedRoot, 'resource path');
