@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { runCli, type CliResult } from './helpers/cli.js';
+import { runCli, runCliWithin, type CliResult } from './helpers/cli.js';
 import { makeArray, writeDetectorRun, writeNpy, writeTiff } from './helpers/detector.js';
 import { tempDir, treeDigest } from './helpers/files.js';
 import { sandbox } from './helpers/sandbox.js';
@@ -43,10 +43,14 @@ async function newOutside(root: string, dest: string, before: string[]): Promise
   return (await tree(root)).filter((p) => !had.has(p) && p !== `${destRel}/` && !p.startsWith(`${destRel}/`));
 }
 
+/** Generous too: the CLI needs about 100 MiB; a name or path must never make it grow. */
+const RSS_BUDGET_MIB = 512;
+
+/** Run the CLI within the time budget (killed if it overruns) and the memory budget. */
 async function timedCli(t: Test, args: string[], opts: Parameters<typeof runCli>[1] = {}): Promise<CliResult> {
-  const t0 = Date.now();
-  const r = await runCli(args, opts);
-  t.ok(Date.now() - t0 < BUDGET_MS, `finished within ${BUDGET_MS / 1000} s`);
+  const r = await runCliWithin(args, BUDGET_MS, opts);
+  t.ok(!r.killed && r.ms < BUDGET_MS, `finished within ${BUDGET_MS / 1000} s`);
+  t.ok(r.peakRssMiB < RSS_BUDGET_MIB, `peak RSS ${r.peakRssMiB.toFixed(0)} MiB < ${RSS_BUDGET_MIB} MiB`);
   return r;
 }
 
