@@ -130,8 +130,12 @@ function corrupt(path: string, offset: number, e: unknown): PackStreamError {
 /** The name of a `(name, doc)` record, read from its first bytes. */
 function recordName(raw: Buffer): string | undefined {
   if (raw[0] !== 0x92) return undefined;
-  const d = new MsgpackDecoder(raw, 1);
-  const name = d.value();
+  let name;
+  try {
+    name = new MsgpackDecoder(raw, 1).value();
+  } catch {
+    return undefined; // e.g. invalid UTF-8: not a name, so the record is corrupt (found by fuzzing)
+  }
   return typeof name === 'string' ? name : undefined;
 }
 
