@@ -51,8 +51,13 @@ function addCounts(into: Counts, from: Counts): void {
   }
 }
 
+interface Skips {
+  skipHugeRecords: boolean;
+  skipHugeListings: boolean;
+}
+
 /** Inputs [from, to) in one worker process, restarted past an input that hung or killed it. */
-async function runRange(corpus: Corpus, from: number, to: number, slot: number, skipHugeRecords: boolean): Promise<{ counts: Counts; findings: Finding[]; dropped: number }> {
+async function runRange(corpus: Corpus, from: number, to: number, slot: number, skips: Skips): Promise<{ counts: Counts; findings: Finding[]; dropped: number }> {
   const counts: Counts = {};
   const findings: Finding[] = [];
   let dropped = 0;
@@ -60,7 +65,7 @@ async function runRange(corpus: Corpus, from: number, to: number, slot: number, 
   const progressFile = path.join(dir, `progress-${slot}`);
   let start = from;
   while (start < to) {
-    const job: WorkerJob = { corpus, seed: SEED, from: start, to, dir, progressFile, slowMs: SLOW_MS, skipHugeRecords };
+    const job: WorkerJob = { corpus, seed: SEED, from: start, to, dir, progressFile, slowMs: SLOW_MS, ...skips };
     const child = fork(fileURLToPath(new URL('./helpers/fuzz-worker.ts', import.meta.url)), [], {
       execArgv: [...process.execArgv, `--max-old-space-size=${HEAP_MB}`],
       serialization: 'advanced',
@@ -75,11 +80,13 @@ async function runRange(corpus: Corpus, from: number, to: number, slot: number, 
         return start;
       }
     };
-    const end = await new Promise<{ report?: WorkerReport; stuck?: Finding }>((resolve) => {
+    /** Inputs before this index are counted. */
+    let confirmed = start;
+    const stuck = await new Promise<Finding | undefined>((resolve) => {
       let settled = false;
       let last = -1;
       let since = Date.now();
-      const settle = (v: { report?: WorkerReport; stuck?: Finding }) => {
+      const settle = (v: Finding | undefined) => {
         if (settled) return;
         settled = true;
         clearInterval(watch);
@@ -89,7 +96,7 @@ async function runRange(corpus: Corpus, from: number, to: number, slot: number, 
         const rss = rssMiB(child.pid);
         if (rss > RSS_MB) {
           child.kill('SIGKILL');
-          settle({ stuck: { index: current(), kind: '?', outcome: `MEMORY(RSS ${rss.toFixed(0)} MiB > ${RSS_MB} MiB)`, ms: 0 } });
+          settle({ index: current(), kind: '?', outcome: `MEMORY(RSS ${rss.toFixed(0)} MiB > ${RSS_MB} MiB)`, ms: 0 });
           return;
         }
         const cur = current();
@@ -98,34 +105,35 @@ async function runRange(corpus: Corpus, from: number, to: number, slot: number, 
           since = Date.now();
         } else if (Date.now() - since > HANG_MS) {
           child.kill('SIGKILL');
-          settle({ stuck: { index: cur, kind: '?', outcome: `HANG(> ${HANG_MS} ms)`, ms: Date.now() - since } });
+          settle({ index: cur, kind: '?', outcome: `HANG(> ${HANG_MS} ms)`, ms: Date.now() - since });
         }
       }, 250);
-      child.on('message', (report: WorkerReport) => settle({ report }));
+      child.on('message', (report: WorkerReport) => {
+        addCounts(counts, report.counts);
+        findings.push(...report.findings);
+        dropped += report.dropped;
+        confirmed = report.upTo;
+        if (report.done) settle(undefined);
+      });
       child.on('exit', (code, signal) => {
         const why = /heap out of memory|Allocation failed/i.test(stderr) ? `MEMORY(heap > ${HEAP_MB} MiB)` : `CRASH(${signal ?? `exit ${code}`})`;
-        settle({ stuck: { index: current(), kind: '?', outcome: why, ms: 0, stack: stderr.trim().split('\n').filter(Boolean).slice(0, 12).join('\n') } });
+        settle({ index: current(), kind: '?', outcome: why, ms: 0, stack: stderr.trim().split('\n').filter(Boolean).slice(0, 12).join('\n') });
       });
       child.send(job);
     });
-    if (end.report) {
-      addCounts(counts, end.report.counts);
-      findings.push(...end.report.findings);
-      dropped += end.report.dropped;
-      break;
-    }
-    const f = end.stuck!;
-    f.kind = makeInput(corpus, SEED, f.index).kind;
-    findings.push(f);
-    addCounts(counts, { [f.kind]: { [f.outcome.replace(/\(.*/, '')]: 1 } });
-    // The tally of the inputs before it went with the process: run them again.
-    if (f.index > start) {
-      const redo = await runRange(corpus, start, f.index, slot, skipHugeRecords);
+    if (!stuck) break;
+    child.kill('SIGKILL');
+    stuck.kind = makeInput(corpus, SEED, stuck.index).kind;
+    findings.push(stuck);
+    addCounts(counts, { [stuck.kind]: { [stuck.outcome.replace(/\(.*/, '')]: 1 } });
+    // The last, unsent batch of its tally went with the process: run those inputs again.
+    if (stuck.index > confirmed) {
+      const redo = await runRange(corpus, confirmed, stuck.index, slot, skips);
       addCounts(counts, redo.counts);
       findings.push(...redo.findings);
       dropped += redo.dropped;
     }
-    start = f.index + 1;
+    start = stuck.index + 1;
   }
   return { counts, findings, dropped };
 }
@@ -152,12 +160,17 @@ function table(counts: Counts): string {
 
 t.test(`fuzz: ${N} mutated inputs, seed ${SEED}, ${WORKERS} worker(s)`, async (t) => {
   const corpus = buildCorpus();
-  const probe = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./helpers/fuzz-probe.ts', import.meta.url)), path.join(tempDir(), 'huge.msgpack')], { encoding: 'utf8' });
-  const skipHugeRecords = probe.status !== 0;
-  if (skipHugeRecords) t.todo(`known open: a msgpack record header claiming > 2 GiB aborts the reader natively (issue 10 point 2, the readers' part; probe ${probe.signal ?? probe.status}); such inputs are counted as KNOWN-OPEN, not run`, async () => {});
+  // Open points of issue 10 in other code that would cost a worker per input: probed, counted apart while open.
+  const probe = (mode: string) =>
+    spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./helpers/fuzz-probe.ts', import.meta.url)), mode, path.join(tempDir(), 'probe.msgpack')], { timeout: 10_000, killSignal: 'SIGKILL' });
+  const record = probe('record');
+  const listing = probe('listing');
+  const skips: Skips = { skipHugeRecords: record.status !== 0, skipHugeListings: listing.status !== 0 };
+  if (skips.skipHugeRecords) t.todo(`known open: a msgpack record header claiming > 2 GiB aborts the reader natively (issue 10 point 2, the readers' part; probe: ${record.signal ?? record.status}); such inputs are counted as KNOWN-OPEN, not run`, async () => {});
+  if (skips.skipHugeListings) t.todo(`known open: a resource asking for 2^31 frames per point never finishes listing (issue 10 point 4, the external-files part; probe: ${listing.signal ?? listing.status}); such inputs are counted as KNOWN-OPEN, not run`, async () => {});
   const t0 = Date.now();
   const per = Math.ceil(N / WORKERS);
-  const parts = await Promise.all(Array.from({ length: WORKERS }, (_, w) => runRange(corpus, w * per, Math.min(N, (w + 1) * per), w, skipHugeRecords)));
+  const parts = await Promise.all(Array.from({ length: WORKERS }, (_, w) => runRange(corpus, w * per, Math.min(N, (w + 1) * per), w, skips)));
   const counts: Counts = {};
   const findings: Finding[] = [];
   let dropped = 0;

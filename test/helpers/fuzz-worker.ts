@@ -6,7 +6,7 @@
  * with it) the parent can name the input that did it.
  */
 import { openSync, writeSync } from 'node:fs';
-import { claimsHugeRecord, KNOWN_HUGE_RECORD, makeInput, outcomeOf, prepareContext, runInput, type Corpus } from './fuzz.js';
+import { claimsHugeRecord, hugeListingKwarg, KNOWN_HUGE_LISTING, KNOWN_HUGE_RECORD, makeInput, outcomeOf, prepareContext, runInput, type Corpus } from './fuzz.js';
 
 export interface WorkerJob {
   corpus: Corpus;
@@ -18,6 +18,8 @@ export interface WorkerJob {
   slowMs: number;
   /** The reader aborts on records claiming > 2 GiB (see fuzz-probe.ts): count those inputs as known-open. */
   skipHugeRecords: boolean;
+  /** Listing a resource with frame_per_point 2^31 does not end (see fuzz-probe.ts): count those inputs as known-open. */
+  skipHugeListings: boolean;
 }
 
 export interface Finding {
@@ -33,16 +35,28 @@ export interface WorkerReport {
   findings: Finding[];
   /** Findings beyond those kept. */
   dropped: number;
+  /** The inputs before this index are in this report (and the ones sent before it). */
+  upTo: number;
+  done: boolean;
 }
+
+/** Counts are sent in batches, so a worker that dies loses at most one batch of its tally. */
+const BATCH = 500;
 
 const MAX_FINDINGS = 40;
 
-async function run(job: WorkerJob): Promise<WorkerReport> {
+async function run(job: WorkerJob): Promise<void> {
   const ctx = prepareContext(job.dir, job.corpus);
   const progress = openSync(job.progressFile, 'w');
   const at = new Int32Array(1);
-  const report: WorkerReport = { counts: {}, findings: [], dropped: 0 };
+  let report: WorkerReport = { counts: {}, findings: [], dropped: 0, upTo: job.from, done: false };
+  let kept = 0;
   for (let i = job.from; i < job.to; i++) {
+    if (i > job.from && (i - job.from) % BATCH === 0) {
+      report.upTo = i;
+      await new Promise<void>((resolve) => process.send!(report, () => resolve()));
+      report = { counts: {}, findings: [], dropped: 0, upTo: i, done: false };
+    }
     at[0] = i;
     writeSync(progress, at, 0, 4, 0);
     const input = makeInput(job.corpus, job.seed, i);
@@ -51,7 +65,9 @@ async function run(job: WorkerJob): Promise<WorkerReport> {
     let outcome: string;
     let stack: string | undefined;
     try {
-      outcome = job.skipHugeRecords && input.kind === 'msgpack' && claimsHugeRecord(input.bytes) ? KNOWN_HUGE_RECORD : await runInput(ctx, input.kind, input.bytes);
+      if (job.skipHugeRecords && input.kind === 'msgpack' && claimsHugeRecord(input.bytes)) outcome = KNOWN_HUGE_RECORD;
+      else if (job.skipHugeListings && (input.kind === 'msgpack' || input.kind === 'jsonl') && (await hugeListingKwarg(ctx, input.kind, input.bytes))) outcome = KNOWN_HUGE_LISTING;
+      else outcome = await runInput(ctx, input.kind, input.bytes);
     } catch (e) {
       outcome = outcomeOf(e);
       if (outcome.startsWith('UNTYPED')) stack = (e as Error)?.stack?.split('\n').slice(0, 8).join('\n');
@@ -62,15 +78,15 @@ async function run(job: WorkerJob): Promise<WorkerReport> {
     const byKind = (report.counts[input.kind] ??= {});
     byKind[outcome] = (byKind[outcome] ?? 0) + 1;
     if (outcome.startsWith('UNTYPED') || outcome.startsWith('SLOW')) {
-      if (report.findings.length < MAX_FINDINGS) report.findings.push({ index: i, kind: input.kind, outcome, ms, ...(stack ? { stack } : {}) });
+      if (kept++ < MAX_FINDINGS) report.findings.push({ index: i, kind: input.kind, outcome, ms, ...(stack ? { stack } : {}) });
       else report.dropped++;
     }
   }
   at[0] = job.to;
   writeSync(progress, at, 0, 4, 0);
-  return report;
+  report.upTo = job.to;
+  report.done = true;
+  process.send!(report, () => process.disconnect());
 }
 
-process.once('message', (job: WorkerJob) => {
-  void run(job).then((report) => process.send!(report, () => process.disconnect()));
-});
+process.once('message', (job: WorkerJob) => void run(job));
