@@ -15,11 +15,12 @@ export function opt(name, dflt) {
   return i >= 0 ? args[i + 1] : dflt;
 }
 
-/** Run a command under /usr/bin/time: wall seconds, peak RSS in MiB, and its stderr. Throws if it fails. */
+/** Run a command under /usr/bin/time: wall seconds, CPU seconds (user + system), peak RSS in MiB, and its stderr. Throws if it fails. */
 export function timed(cmd, argv, env = {}) {
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   const secs = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return { secs, rss: Number(r.stderr.trim().split('\n').pop()) / 1024, stderr: r.stderr };
+  const [kb, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { secs, cpu: user + sys, rss: kb / 1024, stderr: r.stderr };
 }

@@ -17,7 +17,8 @@ TiledWriter, the same path a beamline takes when it writes into Tiled):
 - ``count_npy``: ophyd.sim's image detector writing NPY_SEQ files (one .npy per frame);
 - ``scan_hdf5``: an area-detector-like device writing its frames into one HDF5
   file (legacy resource spec ``AD_HDF5``, ``/entry/data/data``, one frame per point),
-  stepped against a motor.
+  stepped against a motor;
+- ``count_array``: a 20-element array per event (kept by Tiled in an array node of its own).
 
 Everything else goes to stderr.
 """
@@ -54,7 +55,7 @@ def main(argv=None):
     from bluesky import RunEngine
     from bluesky_tiled_plugins import TiledWriter
     from ophyd import Component, Device, Signal
-    from ophyd.sim import SynGauss, SynSignalWithRegistry, motor, motor1, motor2, det, noisy_det
+    from ophyd.sim import SynGauss, SynSignal, SynSignalWithRegistry, motor, motor1, motor2, det, noisy_det
     from tiled.client import from_uri
 
     np.random.seed(7)
@@ -131,6 +132,8 @@ def main(argv=None):
             items, self._asset_docs = self._asset_docs, []
             yield from items
 
+    # More than 16 elements per event: TiledWriter keeps it in an array node of its own.
+    spectrum = SynSignal(func=lambda: np.random.random(20), name="spectrum", labels={"detectors"})
     img = npy_detector("img")
     h5det = HDF5Detector(name="h5det", root=detector_dir / "hdf5")
     h5det.image.name = "h5det_image"
@@ -142,6 +145,7 @@ def main(argv=None):
             bp.scan([det], motor, -1, 1, n, md={"purpose": "baseline", "sample": "Si(111)"}), [motor1, motor2])),
         ("count_npy", lambda: bp.count([img, det], num=n, md={"purpose": "NPY_SEQ images"})),
         ("scan_hdf5", lambda: bp.scan([h5det, det], motor, 0, 1, n, md={"purpose": "AD_HDF5 images"})),
+        ("count_array", lambda: bp.count([spectrum, det], num=n, md={"purpose": "a 20-element array per event"})),
     ]
     runs = []
     for _ in range(args.repeat):

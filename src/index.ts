@@ -7,14 +7,15 @@ export { VERSION } from './version.js';
 export type { Catalog, DocName, DocPair, Format, ReadOptions, RunRef } from './types.js';
 
 // values and codecs
-export { PyFloat, pyFloat, deepEqual, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
-export { MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
+export { PyFloat, pyFloat, deepEqual, docKeys, docFromEntries, field, isPlainDoc, toNumber, type Doc, type PyMap, type Value } from './codec/values.js';
+export { RecordScanner, MsgpackDecoder, MsgpackEncoder, decode as decodeMsgpack, encode as encodeMsgpack, encodeRecord as encodeMsgpackRecord, measure as measureMsgpack, Incomplete } from './codec/msgpack.js';
 export { parsePyJson, stringifyPyJson, jsonlRecord, pyFloatRepr } from './codec/pyjson.js';
 export { NdArray, NdScalar, parseDtype, dtypeOfTypedArray } from './codec/ndarray.js';
 export type { Encodable } from './codec/values.js';
 
 // sources
-export { readMsgpackRecords } from './sources/msgpack-records.js';
+export { readMsgpackRecords, msgpackRecordsOf } from './sources/msgpack-records.js';
+export { limits, setLimits, DEFAULT_LIMITS, parseByteSize, type Limits } from './limits.js';
 export { readJsonlRecords } from './sources/jsonl-records.js';
 export { FileCatalog, FileRun, openRunFile, readRecords, resolveKey, isBrokenRun, type FileCatalogOptions } from './sources/file-catalog.js';
 export { readCatalogSources, fileCatalogFromEntry, loadYamlFile, MSGPACK_DRIVER, JSONL_DRIVER, MONGO_DRIVER } from './sources/catalog-yaml.js';
@@ -29,13 +30,14 @@ export { canonicalDocuments } from './transforms/canonical.js';
 export { packEventPage, unpackEventPage, packDatumPage, unpackDatumPage } from './transforms/pages.js';
 export { parseQuery, combineQueries, matchQuery, validateQuery, timeRange } from './transforms/query.js';
 export { rootHash, randomSalt } from './transforms/root-hash.js';
-export { HandlerRegistry, BUILTIN_LISTERS, BUILTIN_HANDLERS, READABLE_SPECS, resourceFilePath, type FileLister, type ListerFactory, type Handler, type HandlerFactory, type ReadContext } from './transforms/handlers.js';
+export { HandlerRegistry, BUILTIN_LISTERS, BUILTIN_HANDLERS, READABLE_SPECS, DEFAULT_LIMITS as DEFAULT_HANDLER_LIMITS, resourceFilePath, type FileList, type FileLister, type ListerFactory, type Handler, type HandlerFactory, type HandlerLimits, type ReadContext } from './transforms/handlers.js';
+export { ExternalFile, checkRegularFile, readExternalFile, type ReadExternalOptions } from './handlers/external-file.js';
 export { applyHandlerOptions, loadHandlerModule } from './handlers/user-module.js';
 export { parseNpy, readNpy } from './handlers/npy.js';
 export { readTiff } from './handlers/tiff.js';
 export { fillDocuments, DatumFiller, type FillOptions } from './transforms/fill.js';
 export { pyPercentFormat } from './transforms/pyformat.js';
-export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
+export { rewriteRoot, rewriteResourceRoots, collectExternalFiles, forEachDatumFile, ExternalFileCollector, type RootFiles } from './transforms/resources.js';
 export { encodeDocuments, encoderFor, msgpackEncoder, jsonlEncoder, coalesce } from './transforms/encode.js';
 
 // sinks

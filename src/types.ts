@@ -44,8 +44,12 @@ export interface ReadOptions {
    * resource; other documents are whole. Skimmed pairs carry no `raw`.
    */
   skim?: boolean;
+  /** With `skim`: the top-level fields to keep, by document name, instead of the scan's (others whole). */
+  skimFields?: ReadonlyMap<string, ReadonlySet<string>>;
   /** Decode a msgpack document only when `doc` is first read (pass-through paths). */
   lazy?: boolean;
+  /** Largest record (msgpack) or line (JSONL) accepted, in bytes; default `limits.maxRecordBytes`. */
+  maxRecordBytes?: number;
 }
 
 export interface RunRef {
@@ -53,6 +57,8 @@ export interface RunRef {
   start: Doc;
   /** Where the run comes from, for messages (a file path, a URI). */
   location: string;
+  /** Things the user should know about how this run was found (e.g. which of two copies was chosen). */
+  notes?: string[];
   /** The run's documents in stored order; each call starts a fresh pass. */
   records(opts?: ReadOptions): AsyncIterable<DocPair>;
   /** The run's documents in databroker's canonical order (what a pack holds). */

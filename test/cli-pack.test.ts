@@ -169,8 +169,14 @@ t.test('queries, --limit and --format jsonl from the command line', async (t) =>
 t.test('the vector pack through the CLI with --handler for a site spec', { skip: SKIP_VECTORS }, async (t) => {
   const dest = path.join(tempDir(), 'v');
   const r = await runCli(['pack', path.join(VECTORS, 'tutorials_jsonl'), dest, '--all', '--handler', 'newton=npy', '--format', 'jsonl']);
-  // newton resources point at "/" with an empty path: mapped onto `npy`, the file "/" is found (it exists)
-  t.equal(r.code, 0, r.stderr);
+  // newton resources point at "/" with an empty path: mapped onto `npy`, their file is the
+  // root "/" itself, a directory, which is not external data, so those runs fail (Python
+  // would list it); without the mapping they would fail with E_NO_HANDLER
+  t.equal(r.code, 1, r.stderr);
+  const failed = r.stderr.split('\n').filter((l) => /^ {2}\S+: /.test(l));
+  t.equal(failed.length, 4, 'the four newton runs fail');
+  for (const l of failed) t.match(l, /E_NOT_REGULAR: external file \/ is a directory, not a regular file \(needed by resource /);
+  t.equal(readdirSync(path.join(dest, 'documents')).length, 4, 'the other runs are packed');
   const bad = await runCli(['pack', path.join(VECTORS, 'tutorials_jsonl'), path.join(tempDir(), 'w'), '--all', '--handler', 'newton=NOPE']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /'NOPE' is not a built-in handler/);

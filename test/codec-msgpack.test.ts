@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { MsgpackDecoder, MsgpackEncoder, decode, encode, measure } from '../src/codec/msgpack.js';
+import { MsgpackDecoder, MsgpackEncoder, RecordScanner, decode, encode, measure } from '../src/codec/msgpack.js';
 import { PyFloat, deepEqual, type Value } from '../src/codec/values.js';
-import { readMsgpackRecords } from '../src/sources/msgpack-records.js';
+import { msgpackRecordsOf, readMsgpackRecords } from '../src/sources/msgpack-records.js';
 import { SKIP_VECTORS, VECTORS } from './helpers/paths.js';
 
 const hex = (v: Value) => encode(v).toString('hex');
@@ -140,4 +140,66 @@ t.test('canonical one-row event pages are recognised from their bytes', async (t
   t.equal(canonicalEventPageDescriptor(encodeRecord('event', page)), undefined, 'not a page');
   const b = encodeRecord('event_page', page);
   t.equal(canonicalEventPageDescriptor(b.subarray(0, b.length - 3)), undefined, 'truncated');
+});
+
+t.test('RecordScanner frames records across any split, as measure() does, and checks them', async (t) => {
+  const values: Value[] = [
+    ['start', { uid: 'u', s8: 'x'.repeat(40), s16: 'é'.repeat(200), s32: 'y'.repeat(70000), n: [1, -1, 200, -200, 70000, -70000, 2 ** 40, -(2 ** 40), 1.5, new PyFloat(2)] }],
+    ['event_page', { data: { a: [[1, 2, 3, null, true, false]], b: [new Uint8Array(300)], c: [new Map<string | Uint8Array, Value>([[new Uint8Array([1]), 2]])] }, big: new Array(70000).fill(7), m: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])) }],
+    [],
+    {},
+  ];
+  const bytes = Buffer.concat(values.map((v) => encode(v)));
+  const ends: number[] = [];
+  for (let p = 0; p < bytes.length; p = measure(bytes, p)) ends.push(measure(bytes, p));
+  for (const step of [1, 7, 4096, bytes.length]) {
+    const scanner = new RecordScanner();
+    const got: number[] = [];
+    let needTooSmall = 0;
+    let start = 0;
+    let end = 0;
+    while (start < bytes.length) {
+      end = Math.min(bytes.length, end + step);
+      for (;;) {
+        const len = scanner.scan(bytes, start, end);
+        if (len < 0) {
+          if (scanner.need <= end - start) needTooSmall++;
+          break;
+        }
+        start += len;
+        got.push(start);
+        if (start >= end) break;
+      }
+    }
+    t.same(got, ends, `fed ${step} bytes at a time`);
+    t.equal(needTooSmall, 0, 'when it needs more, it says more than it has');
+  }
+  const bad: [string, Buffer, RegExp][] = [
+    ['invalid UTF-8', Buffer.from([0x92, 0xa1, 0x61, 0xa2, 0xc3, 0x28]), /is not valid UTF-8/],
+    ['an int map key', Buffer.from([0x81, 0x01, 0x02]), /map key at offset 1 is not a str or bin/],
+    ['an ext type', Buffer.from([0x91, 0xd4, 0x01, 0x01]), /unsupported msgpack type byte 0xd4/],
+    ['1,001 levels', Buffer.concat([Buffer.alloc(1001, 0x91), Buffer.from([0xc0])]), /nesting deeper than 1000 levels/],
+  ];
+  for (const [what, b, msg] of bad) t.throws(() => new RecordScanner().scan(b, 0, b.length), { message: msg }, what);
+  const ok = Buffer.concat([Buffer.alloc(1000, 0x91), Buffer.from([0xc0])]);
+  t.equal(new RecordScanner().scan(ok, 0, ok.length), ok.length, '1,000 levels are fine');
+});
+
+t.test('msgpackRecordsOf: whole records from a stream of chunks, capped and checked', async (t) => {
+  const recs = [encode({ name: 'start', doc: { uid: 'u' } }), encode({ name: 'event', doc: { big: 'z'.repeat(300000) } }), encode({ name: 'stop', doc: {} })];
+  const all = Buffer.concat(recs);
+  async function* chunks(b: Buffer, size: number) {
+    for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+  }
+  for (const size of [1, 1000, 65536, all.length]) {
+    const got: Buffer[] = [];
+    for await (const r of msgpackRecordsOf(chunks(all, size), 'stream')) got.push(Buffer.from(r));
+    t.same(got, recs, `chunks of ${size}`);
+  }
+  const collect = async (b: Buffer, max?: number) => {
+    for await (const r of msgpackRecordsOf(chunks(b, 4096), 'stream', max)) void r;
+  };
+  await t.rejects(collect(all, 100000), { code: 'E_LIMIT', message: /stream: the record at byte \d+ is at least \d+ bytes, more than the limit of 100000/ });
+  await t.rejects(collect(all.subarray(0, all.length - 3)), { code: 'E_TRUNCATED', message: /stream ends inside a record/ });
+  await t.rejects(collect(Buffer.from([0x81, 0x01, 0x02])), { code: 'E_CORRUPT', message: /map key at offset 1 is not a str or bin/ });
 });

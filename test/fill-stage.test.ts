@@ -157,7 +157,7 @@ t.test('a failed read ends the stage and closes the handlers', async (t) => {
     (async () => {
       for await (const d of fillDocuments(from(run(dir, 5)), { registry, concurrency: 2 })) got.push(d.name);
     })(),
-    { code: 'E_MISSING_FILE', message: /^datum R\/2 \(resource R, spec NPY_SEQ\): .*frames_missing\.npy does not exist$/ },
+    { code: 'E_MISSING_FILE', message: /^datum R\/2 \(resource R, spec NPY_SEQ\): external file .*frames_missing\.npy is missing$/ },
   );
   t.same(got, ['start', 'descriptor', 'event_page', 'event_page'], 'documents before the failure were passed on');
   t.equal(closed, 1, 'the handler was closed');

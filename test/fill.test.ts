@@ -173,7 +173,7 @@ t.test('a missing or unreadable frame fails its run, naming the file and the dat
   const r = await runCli(['pack', path.join(fx.dir, 'catalog.yml'), dest, '--all', '--fill-external']);
   t.equal(r.code, 1);
   t.match(r.stderr, /packed 3 run\(s\)/, 'the other runs are packed');
-  t.match(r.stderr, new RegExp(`run-tiff: E_MISSING_FILE: datum run-tiff-res0/1 \\(resource run-tiff-res0, spec AD_TIFF\\): ${gone.replace(/[.]/g, '\\.')} does not exist`));
+  t.match(r.stderr, new RegExp(`run-tiff: E_MISSING_FILE: datum run-tiff-res0/1 \\(resource run-tiff-res0, spec AD_TIFF\\): external file ${gone.replace(/[.]/g, '\\.')} is missing`));
   t.match(r.stderr, /run-h5: E_HANDLER: datum run-h5-res1\/0 \(resource run-h5-res1, spec AD_HDF5\): cannot open .*lz4_000000\.h5 as HDF5: HDF5 [\d.]+: .*signature/);
   t.notMatch(r.stderr, /HDF5-DIAG|#00/, 'HDF5 error stacks are condensed to one line');
   t.match(readFileSync(path.join(dest, 'failures.tsv'), 'utf8'), /run-tiff\tE_MISSING_FILE\t/);

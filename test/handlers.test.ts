@@ -2,6 +2,7 @@ import t from 'tap';
 import { pyPercentFormat } from '../src/transforms/pyformat.js';
 import { HandlerRegistry, osPathJoin, resourceFilePath } from '../src/transforms/handlers.js';
 import type { Doc } from '../src/codec/values.js';
+import { forEachDatumFile } from '../src/transforms/resources.js';
 
 t.test("Python %-format for area-detector templates", async (t) => {
   t.equal(pyPercentFormat('%s%s_%6.6d.tiff', ['/data/', 'img', 7]), '/data/img_000007.tiff');
@@ -12,6 +13,20 @@ t.test("Python %-format for area-detector templates", async (t) => {
   t.equal(pyPercentFormat('%3.2d', [5]), ' 05');
   t.throws(() => pyPercentFormat('%s%s', ['a']), { code: 'E_HANDLER' });
   t.throws(() => pyPercentFormat('%s', ['a', 'b']), { code: 'E_HANDLER' });
+  // hostile templates: bounded widths, typed errors for wrong argument types
+  t.equal(pyPercentFormat('%4096d', [1]).length, 4096, 'a width up to PATH_MAX');
+  t.throws(() => pyPercentFormat('%4097d', [1]), { code: 'E_LIMIT', message: /a width of 4097 is more than 4096/ });
+  t.throws(() => pyPercentFormat('%.99999999999999999999d', [1]), { code: 'E_LIMIT', message: /precision/ });
+  t.throws(() => pyPercentFormat('%*d', [99999, 1]), { code: 'E_LIMIT' });
+  t.equal(pyPercentFormat('%*d|%-*d|', [3, 7, 3, 8]), '  7|8  |', '* widths');
+  t.throws(() => pyPercentFormat('%*d', ['x', 1]), { code: 'E_HANDLER', message: /an integer is required/ });
+  t.throws(() => pyPercentFormat('%x', ['abc']), { code: 'E_HANDLER', message: /an integer is required, not string/ });
+  t.throws(() => pyPercentFormat('%x', [1.5]), { code: 'E_HANDLER', message: /not float/ });
+  t.throws(() => pyPercentFormat('%d', [NaN]), { code: 'E_HANDLER' });
+  t.throws(() => pyPercentFormat('%f', ['x']), { code: 'E_HANDLER' });
+  t.equal(pyPercentFormat('%.200f', [0.5]).length, 102, 'toFixed precision clamped to 100 digits');
+  t.equal(pyPercentFormat('%d', [7.9]), '7', '%d truncates a float, as Python does');
+  t.throws(() => pyPercentFormat(`${'z'.repeat(500)}%s%s`, ['a']), { code: 'E_HANDLER', message: /"z{80}"\.\.\./ }, 'a long template is cut short in messages');
 });
 
 const res = (spec: string, kw: Doc, root = '/root', rp = 'sub/file'): Doc => ({ spec, root, resource_path: rp, resource_kwargs: kw, uid: 'r1' });
@@ -22,7 +37,7 @@ t.test('file lists per spec, as the Python handlers compute them', async (t) => 
     const { filePath } = resourceFilePath(r, rootMap);
     const l = reg.lister(r, filePath);
     const out = [...l.resourceFiles()];
-    for (const d of datums) out.push(...(await l.filesForDatum(d)));
+    for (const d of datums) await forEachDatumFile(l.filesForDatum(d), reg.limits.filesPerDatum, (f) => out.push(f));
     return out;
   };
   t.same(await list(res('NPY_SEQ', {}, '/save', 'abc123'), [{ index: 0 }, { index: 1 }]), ['/save/abc123_0.npy', '/save/abc123_1.npy']);

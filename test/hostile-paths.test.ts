@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { runCli, type CliResult } from './helpers/cli.js';
+import { runCli, runCliWithin, type CliResult } from './helpers/cli.js';
 import { makeArray, writeDetectorRun, writeNpy, writeTiff } from './helpers/detector.js';
 import { tempDir, treeDigest } from './helpers/files.js';
 import { sandbox } from './helpers/sandbox.js';
@@ -43,10 +43,14 @@ async function newOutside(root: string, dest: string, before: string[]): Promise
   return (await tree(root)).filter((p) => !had.has(p) && p !== `${destRel}/` && !p.startsWith(`${destRel}/`));
 }
 
+/** Generous too: the CLI needs about 100 MiB; a name or path must never make it grow. */
+const RSS_BUDGET_MIB = 512;
+
+/** Run the CLI within the time budget (killed if it overruns) and the memory budget. */
 async function timedCli(t: Test, args: string[], opts: Parameters<typeof runCli>[1] = {}): Promise<CliResult> {
-  const t0 = Date.now();
-  const r = await runCli(args, opts);
-  t.ok(Date.now() - t0 < BUDGET_MS, `finished within ${BUDGET_MS / 1000} s`);
+  const r = await runCliWithin(args, BUDGET_MS, opts);
+  t.ok(!r.killed && r.ms < BUDGET_MS, `finished within ${BUDGET_MS / 1000} s`);
+  t.ok(r.peakRssMiB < RSS_BUDGET_MIB, `peak RSS ${r.peakRssMiB.toFixed(0)} MiB < ${RSS_BUDGET_MIB} MiB`);
   return r;
 }
 
@@ -305,4 +309,29 @@ t.test('inspect and verify do not look at files outside their root, and print na
   t.match(verified.stdout, /^unsafe-path: root_map maps "evilkey" to "\.\.\/\.\.\/\.\.", which leads out of the pack \(not looked at\)$/m);
   t.match(verified.stdout, /^unsafe-path: documents\/evil-up\.msgpack: resource "evil-up-res0": resource path ".*\/outside\/secret\.npy" is not inside its resource root ".*external_files\/[0-9a-f]{32}", so it is refused \(not looked at\)$/m);
   t.same(Object.fromEntries(Object.entries(await treeDigest(root)).filter(([k]) => !k.startsWith('pack/'))), sources, 'sources untouched');
+});
+
+t.test('a resource root holding an intake template fails its run; catalog.yml stays plain', async (t) => {
+  const root = tempDir();
+  const runs = path.join(root, 'runs');
+  const data = path.join(root, 'data');
+  const templated = path.join(root, "{{ env('HOME') }}");
+  const frame = makeArray('<u2', [2, 3], (i) => i);
+  writeNpy(path.join(data, 'ok.npy'), frame);
+  writeNpy(path.join(templated, 'ok.npy'), frame); // a real file, so only the name can stop it
+  resourceRun(runs, 'good-ext', 'npy', data, 'ok.npy');
+  resourceRun(runs, 'evil-root', 'npy', templated, 'ok.npy');
+  const sources = await treeDigest(root);
+  for (const extra of [[], ['--no-documents']]) {
+    const dest = path.join(root, `out${extra.join('')}`);
+    const r = await timedCli(t, ['pack', runs, dest, '--all', ...extra]);
+    t.equal(r.code, 1, `${extra.join(' ') || 'default'}: exit 1`);
+    const lines = failureLines(r.stderr);
+    t.equal(lines.length, 1);
+    t.match(lines[0], /^ {2}evil-root: E_UNSAFE_PATH: resource "evil-root-res0": resource root ".*\{\{ env\('HOME'\) \}\}" holds an intake template marker/);
+    const catalog = readFileSync(path.join(dest, 'catalog.yml'), 'utf8');
+    t.notOk(/\{\{|\{%/.test(catalog), 'no template in catalog.yml');
+    t.match(catalog, data, 'the good root is there');
+  }
+  t.same(Object.fromEntries(Object.entries(await treeDigest(root)).filter(([k]) => !k.startsWith('out'))), sources, 'sources untouched');
 });

@@ -12,13 +12,23 @@
 import type { Command } from 'commander';
 import { PackStreamError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { parseByteSize, setLimits } from '../limits.js';
 import { addPackOptions, collect, leaveSoon, newProgram, positiveInt, quietOnClosedStdout, runProgram } from './program.js';
 import type { PackCliOptions } from './pack-command.js';
 
 export function buildProgram(): Command {
   const program = newProgram('pack-stream')
     .description('Move Bluesky runs between catalogs, portable packs and MongoDB (a successor to databroker-pack)')
-    .version(VERSION, '-V, --version');
+    .version(VERSION, '-V, --version')
+    .option('--max-record-size <bytes>', 'largest msgpack record or JSONL line read from a run file, e.g. 512M or 4G (default 2G); larger ones fail their run with E_LIMIT', (v: string) => {
+      const n = parseByteSize(v);
+      if (n === undefined) throw new PackStreamError('E_USAGE', `--max-record-size: '${v}' is not a size such as 512M or 4G`);
+      return n;
+    })
+    .hook('preAction', (cmd) => {
+      const max = cmd.opts<{ maxRecordSize?: number }>().maxRecordSize;
+      if (max !== undefined) setLimits({ maxRecordBytes: max });
+    });
 
   addPackOptions(
     program

@@ -73,6 +73,9 @@ export interface PackCliOptions {
   documentsOnly?: boolean;
   packPath?: string;
   spoolCap?: number;
+  maxFilesPerDatum?: number;
+  maxFilesPerResource?: number;
+  maxDatumBytes?: number;
 }
 
 /** How many runs the export will take, for the progress bars' totals (only asked for on a terminal). */
@@ -105,7 +108,11 @@ export async function runPack(name: string, source: string, dest: string | undef
   if (modes > 1) throw new PackStreamError('E_USAGE', 'choose at most one of --copy-external, --fill-external and --ignore-external');
   if (o.fillExternal && !o.documents) throw new PackStreamError('E_USAGE', '--fill-external puts the data into the documents; it cannot be combined with --no-documents');
 
-  const handlers = new HandlerRegistry();
+  const handlers = new HandlerRegistry({
+    ...(o.maxFilesPerDatum !== undefined ? { filesPerDatum: o.maxFilesPerDatum } : {}),
+    ...(o.maxFilesPerResource !== undefined ? { filesPerResource: o.maxFilesPerResource } : {}),
+    ...(o.maxDatumBytes !== undefined ? { datumBytes: o.maxDatumBytes } : {}),
+  });
   if (o.handlerRegistry !== undefined) applyHandlerRegistry(handlers, o.handlerRegistry);
   await applyHandlerOptions(handlers, o.handler ?? []);
   let query: Doc | undefined;
@@ -155,6 +162,7 @@ export async function runPack(name: string, source: string, dest: string | undef
     await catalog.close?.();
   }
   const err = process.stderr;
+  for (const w of summary.warnings) err.write(`${name}: warning: ${printable(w)}\n`);
   err.write(`${name}: ${packSummary(summary)}\n`);
   if (summary.failures.length) {
     const where = sink instanceof DirectorySink ? ` (listed in ${summary.dir}/failures.tsv)` : sink.wholePack ? ' (listed in failures.tsv in the archive)' : '';

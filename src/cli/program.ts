@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { PackStreamError, describeError } from '../errors.js';
 import { printable } from '../transforms/safe-names.js';
+import { DEFAULT_LIMITS as HANDLER_LIMITS } from '../handlers/types.js';
 
 /** Error codes that mean "the command line asks for something impossible": exit 2. */
 const USAGE_CODES = new Set(['E_USAGE', 'E_TARGET']);
@@ -187,7 +188,10 @@ export function addPackOptions(cmd: Command): Command {
     .option('--concurrency <n>', 'external file copies, or datum reads with --fill-external, in flight', positiveInt('--concurrency'), 4)
     .option('--manifest-chunk <n>', 'entries per manifest file', positiveInt('--manifest-chunk'), 10000)
     .option('--api-key <key>', 'API key for a Tiled SOURCE (default: $TILED_API_KEY); sent as a header, never printed')
-    .option('--header <header>', "for a SOURCE that is an http(s):// URL: a request header such as 'Authorization: Bearer …' (repeatable; never printed)", collect);
+    .option('--header <header>', "for a SOURCE that is an http(s):// URL: a request header such as 'Authorization: Bearer …' (repeatable; never printed)", collect)
+    .option('--max-files-per-datum <n>', 'refuse a datum whose resource kwargs list more files', positiveInt('--max-files-per-datum'), HANDLER_LIMITS.filesPerDatum)
+    .option('--max-files-per-resource <n>', 'refuse a resource whose datums list more files', positiveInt('--max-files-per-resource'), HANDLER_LIMITS.filesPerResource)
+    .option('--max-datum-bytes <n>', 'with --fill-external, refuse a datum whose data is larger', positiveInt('--max-datum-bytes'), HANDLER_LIMITS.datumBytes);
 }
 
 /** A reader that goes away (`| head`) is not an error: stop writing, quietly. */

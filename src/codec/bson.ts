@@ -18,7 +18,8 @@ import { Binary, Double, Int32, Long, ObjectId } from 'mongodb';
 import { PackStreamError } from '../errors.js';
 import { makeDoc } from './msgpack.js';
 import { numpyOfMsgpackMap } from './ndarray.js';
-import { PyFloat, isEncodable, isPlainDoc, type Doc, type Value } from './values.js';
+import { depthError, limits } from '../limits.js';
+import { PyFloat, docFromEntries, docKeys, hasKeyOrder, isEncodable, isPlainDoc, type Doc, type Value } from './values.js';
 
 /** A stored document: the event-model document and its `_id`, kept apart. */
 export interface StoredDoc {
@@ -40,6 +41,7 @@ const TWO_53 = 2n ** 53n;
 
 class BsonReader {
   pos = 0;
+  private depth = 0;
   constructor(
     readonly buf: Buffer,
     readonly where: string,
@@ -47,6 +49,11 @@ class BsonReader {
 
   fail(msg: string): never {
     throw new PackStreamError('E_CORRUPT', `${this.where}: ${msg}`, { subject: this.where });
+  }
+
+  tooDeep(path: string): never {
+    const e = depthError(`at ${path}`);
+    throw new PackStreamError(e.code, `${this.where}: ${e.message}`, { subject: this.where });
   }
 
   cstring(): string {
@@ -92,16 +99,20 @@ class BsonReader {
         return s;
       }
       case 0x03: {
+        if (++this.depth > limits.maxDepth) this.tooDeep(path);
         const pairs: [string, Value][] = [];
         this.elements((t, k) => pairs.push([k, this.value(t, `${path}.${k}`)]));
+        this.depth--;
         return makeDoc(pairs) as Value;
       }
       case 0x04: {
+        if (++this.depth > limits.maxDepth) this.tooDeep(path);
         const out: Value[] = [];
         this.elements((t, k) => {
           const v = this.value(t, `${path}[${k}]`);
           out.push(isPlainDoc(v) && Object.keys(v).length === 1 && Array.isArray(v[NESTED_ARRAY]) ? v[NESTED_ARRAY] : v);
         });
+        this.depth--;
         return out;
       }
       case 0x05: {
@@ -199,7 +210,7 @@ export function decodeStored(raw: Uint8Array, where = 'document'): StoredDoc {
     if (key === '_id') ({ id, idKey } = r.id(type));
     else pairs.push([key, r.value(type, key)]);
   });
-  return { doc: makeDoc(pairs) as Doc, id, idKey, bytes: buf.length };
+  return { doc: docFromEntries(pairs), id, idKey, bytes: buf.length };
 }
 
 // ------------------------------------------------------------------ writing
@@ -241,8 +252,13 @@ function checkKey(key: string, opts: ToBsonOptions, path: string): void {
 }
 
 /** A value as the driver should serialize it, keeping Python's types. */
-export function toBson(v: Value, opts: ToBsonOptions = {}, path = '$'): unknown {
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+export function toBson(v: Value, opts: ToBsonOptions = {}, path = '$', depth = 0): unknown {
+  if (v === null || typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    // pymongo cannot encode a lone surrogate as UTF-8 either; the driver would write U+FFFD.
+    if (!v.isWellFormed()) throw encodeError(opts, path, 'a string holds a lone surrogate, which is not valid UTF-8');
+    return v;
+  }
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v)) return v >= INT32_MIN && v <= INT32_MAX ? new Int32(v) : Long.fromNumber(v);
     if (opts.ferretdb && !Number.isFinite(v)) throw encodeError(opts, path, `FerretDB cannot store ${v}; real MongoDB can`);
@@ -254,37 +270,49 @@ export function toBson(v: Value, opts: ToBsonOptions = {}, path = '$'): unknown 
     return Long.fromBigInt(v);
   }
   if (v instanceof Uint8Array) return new Binary(v);
+  if (++depth > limits.maxDepth) throw encodeError(opts, path, depthError('to store').message);
   if (Array.isArray(v)) {
     return v.map((x, i) => {
-      const b = toBson(x, opts, `${path}[${i}]`);
+      const b = toBson(x, opts, `${path}[${i}]`, depth);
       return opts.ferretdb && Array.isArray(x) ? { [NESTED_ARRAY]: b } : b;
     });
   }
   if (v instanceof Map) {
     // msgpack-numpy values go in as suitcase-mongo stores them (event_model.sanitize_doc).
     const np = numpyOfMsgpackMap(v);
-    if (np !== undefined) return toBson(np.toJsonValue(), opts, path);
+    if (np !== undefined) return toBson(np.toJsonValue(), opts, path, depth);
     const out = new Map<string, unknown>();
     for (const [k, x] of v) {
       if (typeof k !== 'string') throw encodeError(opts, path, 'a map with binary keys (msgpack-numpy) cannot be stored in MongoDB');
       checkKey(k, opts, path);
-      out.set(k, toBson(x, opts, `${path}.${k}`));
+      out.set(k, toBson(x, opts, `${path}.${k}`, depth));
     }
     return out;
   }
   if (isEncodable(v)) {
     const json = v.toJsonValue?.();
     if (json === undefined) throw encodeError(opts, path, 'this value has no JSON form to store in MongoDB');
-    return toBson(json, opts, path);
+    return toBson(json, opts, path, depth);
   }
   if (!isPlainDoc(v)) throw encodeError(opts, path, `cannot store ${Object.prototype.toString.call(v)}`);
+  if (hasKeyOrder(v)) {
+    // Keys such as "0" would move to the front of a JS object: a Map keeps them in place.
+    const m = new Map<string, unknown>();
+    for (const k of docKeys(v)) {
+      const x = v[k];
+      if (x === undefined) continue;
+      checkKey(k, opts, path);
+      m.set(k, toBson(x, opts, `${path}.${k}`, depth));
+    }
+    return m;
+  }
   const out: Record<string, unknown> = {};
   for (const k in v) {
     const x = v[k];
     if (x === undefined) continue;
     checkKey(k, opts, path);
-    if (k === '__proto__') Object.defineProperty(out, k, { value: toBson(x, opts, `${path}.${k}`), enumerable: true, writable: true, configurable: true });
-    else out[k] = toBson(x, opts, `${path}.${k}`);
+    if (k === '__proto__') Object.defineProperty(out, k, { value: toBson(x, opts, `${path}.${k}`, depth), enumerable: true, writable: true, configurable: true });
+    else out[k] = toBson(x, opts, `${path}.${k}`, depth);
   }
   return out;
 }

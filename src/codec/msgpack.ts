@@ -8,7 +8,9 @@
  * encodes exactly as Python `msgpack.packb(obj, use_bin_type=True)` does
  * (smallest int form, float64 always, str8 for 32..255 bytes, bin for bytes).
  */
-import { PyFloat, needsOrderedMap, isPlainDoc, setOwn, type Doc, type Key, type PyMap, type Value } from './values.js';
+import { isUtf8 } from 'node:buffer';
+import { depthError, limits } from '../limits.js';
+import { FAST_ARRAY_MAX, PyFloat, docKeys, joinBlocks, hasKeyOrder, needsOrderedMap, isPlainDoc, setOwn, topLevelDoc, type Doc, type Key, type PyMap, type Value } from './values.js';
 
 /** Thrown when the buffer ends inside a value; `needed` is a lower bound of bytes. */
 export class Incomplete extends Error {
@@ -24,11 +26,13 @@ export class MsgpackFormatError extends Error {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
+
 export class MsgpackDecoder {
   buf: Buffer;
   pos = 0;
   end: number;
   private view: DataView;
+  private depth = 0;
 
   constructor(buf: Buffer, pos = 0, end = buf.length) {
     this.buf = buf;
@@ -66,13 +70,39 @@ export class MsgpackDecoder {
     return out;
   }
 
+  private enter(): void {
+    if (++this.depth > limits.maxDepth) throw depthError(`at byte ${this.pos}`);
+  }
+
   private array(n: number): Value[] {
-    const out: Value[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.value();
+    this.enter();
+    // Each element takes at least a byte: a count beyond the data is refused before allocating.
+    if (n > 16) this.need(n);
+    let out: Value[];
+    if (n <= FAST_ARRAY_MAX) {
+      out = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = this.value();
+    } else {
+      const blocks: Value[][] = [];
+      for (let i = 0; i < n; i += FAST_ARRAY_MAX) {
+        const block: Value[] = new Array(Math.min(FAST_ARRAY_MAX, n - i));
+        for (let j = 0; j < block.length; j++) block[j] = this.value();
+        blocks.push(block);
+      }
+      out = joinBlocks(blocks);
+    }
+    this.depth--;
     return out;
   }
 
   private map(n: number): Doc | PyMap {
+    this.enter();
+    const out = this.mapBody(n);
+    this.depth--;
+    return out;
+  }
+
+  private mapBody(n: number): Doc | PyMap {
     let obj: Doc | null = {};
     let map: PyMap | null = null;
     for (let i = 0; i < n; i++) {
@@ -116,8 +146,8 @@ export class MsgpackDecoder {
     if (typeof name !== 'string') return null;
     const want = keep(name);
     if (want === null) {
-      const doc = this.value();
-      return isPlainDoc(doc) ? [name, doc] : null;
+      const doc = topLevelDoc(this.value());
+      return doc === undefined ? null : [name, doc];
     }
     this.need(1);
     const b = this.buf[this.pos++]!;
@@ -187,6 +217,8 @@ export function measure(buf: Buffer, pos: number, end = buf.length): number {
     if (pos + n > end) throw new Incomplete(pos + n);
   };
   while (pending > 0) {
+    // Runs of one-byte values (arrays of small ints) in a tight loop.
+    for (let c = buf[pos]!; pending > 1 && pos < end && (c <= 0x7f || c >= 0xe0 || c === 0xc0 || c === 0xc2 || c === 0xc3); c = buf[++pos]!) pending--;
     pending--;
     need(1);
     const b = buf[pos++]!;
@@ -211,6 +243,168 @@ export function measure(buf: Buffer, pos: number, end = buf.length): number {
     }
   }
   return pos;
+}
+
+// Kinds of value for RecordScanner.
+const SCALAR = 0;
+const STR = 1;
+const BIN = 2;
+const ARRAY = 3;
+const MAP = 4;
+
+/**
+ * Finds where a msgpack record ends, and checks it as Python's reader would,
+ * without building it: str payloads are valid UTF-8, map keys are str or bin
+ * (`strict_map_key`), nesting stays within `maxDepth`, no ext types. A record
+ * is checked once, so bytes that later pass through undecoded are as valid as
+ * decoded ones.
+ *
+ * It resumes: when the buffer ends inside the record, `scan` returns -1 and
+ * keeps its place (offset and open containers), and `need` is a lower bound
+ * of the record's size (every value still owed takes at least a byte; a str
+ * or bin header gives its exact length). The caller reads more, in a buffer
+ * that may have moved, and calls `scan` again; each byte is looked at once,
+ * so framing a record is linear in its size.
+ */
+export class RecordScanner {
+  /** A lower bound of the record's length, valid after `scan` returned -1. */
+  need = 1;
+  private off = 0;
+  private sp = 0;
+  private owed = 1;
+  private readonly rem: Float64Array;
+  private readonly isMap: Uint8Array;
+
+  constructor(readonly maxDepth = limits.maxDepth) {
+    this.rem = new Float64Array(maxDepth + 1);
+    this.isMap = new Uint8Array(maxDepth + 1);
+    this.rem[0] = 1;
+  }
+
+  /** Bytes of the current record already scanned. */
+  get scanned(): number {
+    return this.off;
+  }
+
+  /** The length of the record starting at `buf[start]` if it ends by `end`, else -1 (see `need`). */
+  scan(buf: Buffer, start: number, end: number): number {
+    const rem = this.rem;
+    const isMap = this.isMap;
+    let p = start + this.off;
+    let sp = this.sp;
+    let owed = this.owed;
+    let need = -1;
+    for (;;) {
+      while (rem[sp] === 0) {
+        if (sp === 0) {
+          this.off = 0;
+          this.sp = 0;
+          this.owed = 1;
+          this.need = 1;
+          rem[0] = 1;
+          return p - start;
+        }
+        sp--;
+      }
+      if (p >= end) break;
+      if (isMap[sp] === 0 && rem[sp]! > 1) {
+        // A run of one-byte values (small ints, nil, bools) in an array, the common long case.
+        const stop = Math.min(end, p + rem[sp]!);
+        const first = p;
+        for (let c = buf[p]!; p < stop && (c <= 0x7f || c >= 0xe0 || c === 0xc0 || c === 0xc2 || c === 0xc3); c = buf[++p]!);
+        if (p > first) {
+          rem[sp] = rem[sp]! - (p - first);
+          owed -= p - first;
+          continue;
+        }
+      }
+      const b = buf[p]!;
+      let h = 1;
+      let kind = SCALAR;
+      let n = 0;
+      if (b <= 0x7f || b >= 0xe0) {
+        // fixint
+      } else if (b >= 0xa0 && b <= 0xbf) {
+        kind = STR;
+        n = b & 0x1f;
+      } else if (b >= 0x90 && b <= 0x9f) {
+        kind = ARRAY;
+        n = b & 0x0f;
+      } else if (b <= 0x8f) {
+        kind = MAP;
+        n = b & 0x0f;
+      } else {
+        switch (b) {
+          case 0xc0: case 0xc2: case 0xc3: break;
+          case 0xcc: case 0xd0: h = 2; break;
+          case 0xcd: case 0xd1: h = 3; break;
+          case 0xca: case 0xce: case 0xd2: h = 5; break;
+          case 0xcb: case 0xcf: case 0xd3: h = 9; break;
+          case 0xc4: h = 2; kind = BIN; break;
+          case 0xc5: h = 3; kind = BIN; break;
+          case 0xc6: h = 5; kind = BIN; break;
+          case 0xd9: h = 2; kind = STR; break;
+          case 0xda: h = 3; kind = STR; break;
+          case 0xdb: h = 5; kind = STR; break;
+          case 0xdc: h = 3; kind = ARRAY; break;
+          case 0xdd: h = 5; kind = ARRAY; break;
+          case 0xde: h = 3; kind = MAP; break;
+          case 0xdf: h = 5; kind = MAP; break;
+          default:
+            throw new MsgpackFormatError(`unsupported msgpack type byte 0x${b.toString(16)} at offset ${p - start}`);
+        }
+        if (p + h > end) {
+          need = p - start + h + owed - 1;
+          break;
+        }
+        if (kind !== SCALAR) n = h === 2 ? buf[p + 1]! : h === 3 ? buf.readUInt16BE(p + 1) : buf.readUInt32BE(p + 1);
+      }
+      if (isMap[sp] === 1 && rem[sp]! % 2 === 0 && kind !== STR && kind !== BIN) {
+        // Python's Unpacker (strict_map_key=True) refuses such files too.
+        throw new MsgpackFormatError(`a map key at offset ${p - start} is not a str or bin`);
+      }
+      if (kind === ARRAY || kind === MAP) {
+        p += h;
+        rem[sp] = rem[sp]! - 1;
+        owed--;
+        if (n > 0) {
+          if (sp >= this.maxDepth) throw depthError(`at offset ${p - h - start}`);
+          const items = kind === MAP ? 2 * n : n;
+          rem[++sp] = items;
+          isMap[sp] = kind === MAP ? 1 : 0;
+          owed += items;
+        }
+        continue;
+      }
+      const size = h + n;
+      if (p + size > end) {
+        need = p - start + size + owed - 1;
+        break;
+      }
+      if (kind === STR && n > 0 && !validUtf8(buf, p + h, n)) {
+        throw new MsgpackFormatError(`a str at offset ${p - start} is not valid UTF-8`);
+      }
+      p += size;
+      rem[sp] = rem[sp]! - 1;
+      owed--;
+    }
+    this.off = p - start;
+    this.sp = sp;
+    this.owed = owed;
+    this.need = need >= 0 ? need : this.off + owed;
+    return -1;
+  }
+}
+
+/** UTF-8 as Python's strict decoder takes it; ASCII (most keys and uids) is checked inline. */
+function validUtf8(buf: Buffer, start: number, n: number): boolean {
+  if (n < 64) {
+    let i = start;
+    const end = start + n;
+    while (i < end && buf[i]! < 0x80) i++;
+    if (i === end) return true;
+  }
+  return isUtf8(buf.subarray(start, start + n));
 }
 
 const PAGE_KEYS = ['time', 'uid', 'seq_num', 'descriptor', 'filled', 'data', 'timestamps'];
@@ -279,6 +473,7 @@ export class MsgpackEncoder {
   private pos = 0;
   private parts: Buffer[] = [];
   private partsBytes = 0;
+  private depth = 0;
 
   constructor(initialSize = 64 * 1024, private readonly refThreshold = Infinity) {
     this.buf = Buffer.allocUnsafe(initialSize);
@@ -323,6 +518,7 @@ export class MsgpackEncoder {
   }
 
   record(name: string, doc: Value): void {
+    this.depth = 0;
     this.ensure(1);
     this.buf[this.pos++] = 0x92;
     this.string(name);
@@ -383,6 +579,8 @@ export class MsgpackEncoder {
         return;
       }
     }
+    // Python cannot encode a lone surrogate (from a JSON \\ud800 escape) as UTF-8; Node would write U+FFFD.
+    if (!s.isWellFormed()) throw new TypeError(`the string ${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s)} holds a lone surrogate, which is not valid UTF-8`);
     const n = Buffer.byteLength(s, 'utf8');
     this.ensure(5 + n);
     const b = this.buf;
@@ -440,12 +638,21 @@ export class MsgpackEncoder {
     }
     if (v === null) { this.ensure(1); this.buf[this.pos++] = 0xc0; return; }
     if (v instanceof PyFloat) { this.float(v.value); return; }
+    if (v instanceof Uint8Array) { this.bytes(v); return; }
+    if (++this.depth > limits.maxDepth) {
+      this.depth = 0;
+      throw depthError('to encode');
+    }
+    this.container(v);
+    this.depth--;
+  }
+
+  private container(v: object): void {
     if (Array.isArray(v)) {
       this.header(v.length, 0x90, 0xdc, 0xdd, 16);
       for (const x of v) this.encode(x);
       return;
     }
-    if (v instanceof Uint8Array) { this.bytes(v); return; }
     if (ArrayBuffer.isView(v)) {
       throw new TypeError(`cannot encode a ${v.constructor.name} as msgpack: convert typed arrays to an NdArray first`);
     }
@@ -462,6 +669,15 @@ export class MsgpackEncoder {
     const custom = (v as { toMsgpackValue?: () => Value }).toMsgpackValue;
     if (typeof custom === 'function') { this.encode(custom.call(v)); return; }
     if (!isPlainDoc(v)) throw new TypeError(`cannot encode ${Object.prototype.toString.call(v)} as msgpack`);
+    if (hasKeyOrder(v)) {
+      const keys = docKeys(v).filter((k) => v[k] !== undefined);
+      this.header(keys.length, 0x80, 0xde, 0xdf, 16);
+      for (const k of keys) {
+        this.string(k);
+        this.encode(v[k]);
+      }
+      return;
+    }
     let n = 0;
     for (const k in v) if (v[k] !== undefined) n++;
     this.header(n, 0x80, 0xde, 0xdf, 16);

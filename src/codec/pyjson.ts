@@ -8,7 +8,8 @@
  * `", "` and `": "` separators, ensure_ascii escaping, Python float repr.
  */
 import { numpyOfMsgpackMap } from './ndarray.js';
-import { PyFloat, needsOrderedMap, isPlainDoc, type Doc, type Encodable, type PyMap, type Value } from './values.js';
+import { depthError, limits } from '../limits.js';
+import { ArrayBuilder, PyFloat, docKeys, hasKeyOrder, needsOrderedMap, isPlainDoc, setOwn, type Doc, type Encodable, type PyMap, type Value } from './values.js';
 
 export class JsonSyntaxError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -21,7 +22,12 @@ for (const c of [0x20, 0x09, 0x0a, 0x0d]) WS[c] = 1;
 
 class Parser {
   pos = 0;
+  depth = 0;
   constructor(private readonly s: string) {}
+
+  enter(): void {
+    if (++this.depth > limits.maxDepth) throw depthError(`at character ${this.pos}`);
+  }
 
   fail(msg: string): never {
     throw new JsonSyntaxError(msg, this.pos);
@@ -39,8 +45,8 @@ class Parser {
     const c = s.charCodeAt(this.pos);
     switch (c) {
       case 0x22: return this.string();
-      case 0x7b: return this.object();
-      case 0x5b: return this.array();
+      case 0x7b: { this.enter(); const v = this.object(); this.depth--; return v; }
+      case 0x5b: { this.enter(); const v = this.array(); this.depth--; return v; }
       case 0x74: return this.word('true', true);
       case 0x66: return this.word('false', false);
       case 0x6e: return this.word('null', null);
@@ -61,10 +67,14 @@ class Parser {
     return v;
   }
 
-  number(): Value {
+  // Set by numberEnd() (fields, not a returned object: no allocation per number).
+  private numIsFloat = false;
+  private numIntStart = 0;
+
+  /** The end of the number at `pos` (Python's grammar: no leading zeros); sets numIsFloat and numIntStart. */
+  numberEnd(): number {
     const s = this.s;
-    const start = this.pos;
-    let p = start;
+    let p = this.pos;
     let isFloat = false;
     if (s.charCodeAt(p) === 0x2d) p++;
     const intStart = p;
@@ -93,7 +103,24 @@ class Parser {
       while (p < s.length && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) p++;
       if (p === f) { this.pos = p; this.fail('expected a digit in the exponent'); }
     }
+    this.numIsFloat = isFloat;
+    this.numIntStart = intStart;
+    return p;
+  }
+
+  number(): Value {
+    const s = this.s;
+    const start = this.pos;
+    const p = this.numberEnd();
+    const isFloat = this.numIsFloat;
+    const intStart = this.numIntStart;
     this.pos = p;
+    if (!isFloat && p - intStart <= 9) {
+      // Small ints (most of them) without a substring.
+      let n = 0;
+      for (let i = intStart; i < p; i++) n = n * 10 + (s.charCodeAt(i) - 0x30);
+      return intStart > start ? (n === 0 ? 0 : -n) : n;
+    }
     const text = s.slice(start, p);
     if (isFloat) {
       const f = Number(text);
@@ -102,6 +129,65 @@ class Parser {
     if (p - intStart <= 15) return Number(text);
     const big = BigInt(text);
     return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  }
+
+  /** Step over the value at `pos`, checking it as value() would, without building it. */
+  skip(): void {
+    this.ws();
+    const s = this.s;
+    const c = s.charCodeAt(this.pos);
+    switch (c) {
+      case 0x22: this.skipString(); return;
+      case 0x7b: case 0x5b: {
+        this.enter();
+        const close = c === 0x7b ? 0x7d : 0x5d;
+        this.pos++;
+        this.ws();
+        if (s.charCodeAt(this.pos) === close) { this.pos++; this.depth--; return; }
+        for (;;) {
+          if (close === 0x7d) {
+            this.ws();
+            if (s.charCodeAt(this.pos) !== 0x22) this.fail('expected a property name in double quotes');
+            this.skipString();
+            this.ws();
+            if (s.charCodeAt(this.pos++) !== 0x3a) { this.pos--; this.fail("expected ':'"); }
+          }
+          this.skip();
+          this.ws();
+          const d = s.charCodeAt(this.pos++);
+          if (d === close) { this.depth--; return; }
+          if (d !== 0x2c) { this.pos--; this.fail(close === 0x7d ? "expected ',' or '}'" : "expected ',' or ']'"); }
+        }
+      }
+      case 0x74: case 0x66: case 0x6e: case 0x4e: case 0x49: this.value(); return;
+      case 0x2d:
+        if (s.startsWith('-Infinity', this.pos)) { this.pos += 9; return; }
+        this.pos = this.numberEnd();
+        return;
+      default:
+        if (c >= 0x30 && c <= 0x39) { this.pos = this.numberEnd(); return; }
+        this.value(); // fails with value()'s message
+    }
+  }
+
+  private skipString(): void {
+    const s = this.s;
+    const start = this.pos;
+    let p = start + 1;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if (c === 0x22) break;
+      if (Number.isNaN(c)) { this.pos = p; this.fail('unterminated string'); }
+      if (c < 0x20) { this.pos = p; this.fail('invalid control character in string'); }
+      if (c === 0x5c) {
+        // A string with escapes is checked by decoding it.
+        this.pos = start;
+        this.string();
+        return;
+      }
+      p++;
+    }
+    this.pos = p + 1;
   }
 
   string(): string {
@@ -148,15 +234,37 @@ class Parser {
 
   array(): Value[] {
     this.pos++;
-    const out: Value[] = [];
+    const out = new ArrayBuilder();
     this.ws();
-    if (this.s.charCodeAt(this.pos) === 0x5d) { this.pos++; return out; }
+    if (this.s.charCodeAt(this.pos) === 0x5d) { this.pos++; return out.finish(); }
     for (;;) {
       out.push(this.value());
       this.ws();
       const c = this.s.charCodeAt(this.pos++);
-      if (c === 0x5d) return out;
+      if (c === 0x5d) return out.finish();
       if (c !== 0x2c) { this.pos--; this.fail("expected ',' or ']'"); }
+    }
+  }
+
+  /** An object of which only the keys in `want` are built (the rest checked and stepped over). */
+  objectKeeping(want: ReadonlySet<string>): Doc {
+    this.enter();
+    this.pos++;
+    const doc: Doc = {};
+    this.ws();
+    if (this.s.charCodeAt(this.pos) === 0x7d) { this.pos++; this.depth--; return doc; }
+    for (;;) {
+      this.ws();
+      if (this.s.charCodeAt(this.pos) !== 0x22) this.fail('expected a property name in double quotes');
+      const k = this.string();
+      this.ws();
+      if (this.s.charCodeAt(this.pos++) !== 0x3a) { this.pos--; this.fail("expected ':'"); }
+      if (want.has(k)) setOwn(doc, k, this.value());
+      else this.skip();
+      this.ws();
+      const c = this.s.charCodeAt(this.pos++);
+      if (c === 0x7d) { this.depth--; return doc; }
+      if (c !== 0x2c) { this.pos--; this.fail("expected ',' or '}'"); }
     }
   }
 
@@ -195,6 +303,99 @@ export function parsePyJson(text: string): Value {
   p.ws();
   if (p.pos !== text.length) p.fail('extra data');
   return v;
+}
+
+/**
+ * A `[name, doc]` line keeping only some top-level keys of doc: `keep(name)`
+ * gives them, or null for the whole document; the other values are checked
+ * but not built. null when the line is not such a pair.
+ */
+export function parsePyJsonRecord(text: string, keep: (name: string) => ReadonlySet<string> | null): [string, Value] | null {
+  const p = new Parser(text);
+  p.ws();
+  if (text.charCodeAt(p.pos) !== 0x5b) return null;
+  p.pos++;
+  p.ws();
+  if (text.charCodeAt(p.pos) !== 0x22) return null;
+  const name = p.string();
+  p.ws();
+  if (text.charCodeAt(p.pos++) !== 0x2c) return null;
+  const want = keep(name);
+  let doc: Value;
+  p.ws();
+  if (want === null || text.charCodeAt(p.pos) !== 0x7b) doc = p.value();
+  else doc = p.objectKeeping(want);
+  p.ws();
+  if (text.charCodeAt(p.pos++) !== 0x5d) return null;
+  p.ws();
+  if (p.pos !== text.length) p.fail('extra data');
+  return [name, doc];
+}
+
+const PAGE_KEYS = ['time', 'uid', 'seq_num', 'descriptor', 'filled', 'data', 'timestamps'];
+
+/**
+ * If `line` is an `["event_page", page]` record in canonical one-row form
+ * (keys time, uid, seq_num, descriptor, filled, data, timestamps; every
+ * column one row long), its descriptor uid; otherwise undefined. The values
+ * are checked but not built, so such a page passes through as text.
+ */
+export function canonicalEventPageDescriptorJson(line: string): string | undefined {
+  try {
+    const p = new Parser(line);
+    const expect = (c: number) => {
+      p.ws();
+      if (line.charCodeAt(p.pos) !== c) throw new Error('not canonical');
+      p.pos++;
+    };
+    const oneRow = () => {
+      expect(0x5b);
+      p.skip();
+      expect(0x5d);
+    };
+    expect(0x5b);
+    p.ws();
+    if (p.value() !== 'event_page') return undefined;
+    expect(0x2c);
+    expect(0x7b);
+    let descriptor: string | undefined;
+    for (let i = 0; i < PAGE_KEYS.length; i++) {
+      if (i > 0) expect(0x2c);
+      p.ws();
+      if (line.charCodeAt(p.pos) !== 0x22 || p.string() !== PAGE_KEYS[i]) return undefined;
+      expect(0x3a);
+      const key = PAGE_KEYS[i];
+      if (key === 'descriptor') {
+        p.ws();
+        const v = p.value();
+        if (typeof v !== 'string') return undefined;
+        descriptor = v;
+      } else if (key === 'time' || key === 'uid' || key === 'seq_num') {
+        oneRow();
+      } else {
+        expect(0x7b);
+        p.ws();
+        if (line.charCodeAt(p.pos) === 0x7d) { p.pos++; continue; }
+        for (;;) {
+          p.ws();
+          if (line.charCodeAt(p.pos) !== 0x22) return undefined;
+          p.string();
+          expect(0x3a);
+          oneRow();
+          p.ws();
+          const c = line.charCodeAt(p.pos++);
+          if (c === 0x7d) break;
+          if (c !== 0x2c) return undefined;
+        }
+      }
+    }
+    expect(0x7d);
+    expect(0x5d);
+    p.ws();
+    return p.pos === line.length ? descriptor : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Python's repr() of a float. */
@@ -253,11 +454,11 @@ export interface PyJsonOptions {
 /** `json.dumps(v)` exactly. */
 export function stringifyPyJson(v: Value | undefined, opts: PyJsonOptions = {}): string {
   const parts: string[] = [];
-  write(v, parts, opts);
+  write(v, parts, opts, 0);
   return parts.join('');
 }
 
-function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
+function write(v: Value | undefined, out: string[], opts: PyJsonOptions, depth: number): void {
   switch (typeof v) {
     case 'string': out.push(pyJsonString(v)); return;
     case 'number':
@@ -271,18 +472,19 @@ function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
   }
   if (v === null) { out.push('null'); return; }
   if (v instanceof PyFloat) { out.push(pyFloatRepr(v.value)); return; }
+  if (++depth > limits.maxDepth) throw depthError('to encode');
   if (Array.isArray(v)) {
     out.push('[');
     for (let i = 0; i < v.length; i++) {
       if (i) out.push(', ');
-      write(v[i], out, opts);
+      write(v[i], out, opts, depth);
     }
     out.push(']');
     return;
   }
   if (v instanceof Map) {
     const conv = opts.toJsonValue?.(v);
-    if (conv !== undefined) { write(conv, out, opts); return; }
+    if (conv !== undefined) { write(conv, out, opts, depth); return; }
     const np = numpyOfMsgpackMap(v);
     if (np !== undefined) { out.push(np.toPyJson()); return; }
     out.push('{');
@@ -292,7 +494,7 @@ function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
       if (!first) out.push(', ');
       first = false;
       out.push(pyJsonString(k), ': ');
-      write(x, out, opts);
+      write(x, out, opts, depth);
     }
     out.push('}');
     return;
@@ -301,20 +503,20 @@ function write(v: Value | undefined, out: string[], opts: PyJsonOptions): void {
     // Values that know their JSON form (an NdArray writes its nested lists as text).
     const own = v as Encodable;
     if (typeof own.toPyJson === 'function') { out.push(own.toPyJson()); return; }
-    if (typeof own.toJsonValue === 'function') { write(own.toJsonValue(), out, opts); return; }
+    if (typeof own.toJsonValue === 'function') { write(own.toJsonValue(), out, opts, depth); return; }
     const conv = opts.toJsonValue?.(v);
-    if (conv !== undefined) { write(conv, out, opts); return; }
+    if (conv !== undefined) { write(conv, out, opts, depth); return; }
     throw new TypeError(`Object of type ${v.constructor?.name ?? 'object'} is not JSON serializable`);
   }
   out.push('{');
   let first = true;
-  for (const k in v) {
+  for (const k of hasKeyOrder(v) ? docKeys(v) : Object.keys(v)) {
     const x = v[k];
     if (x === undefined) continue;
     if (!first) out.push(', ');
     first = false;
     out.push(pyJsonString(k), ': ');
-    write(x, out, opts);
+    write(x, out, opts, depth);
   }
   out.push('}');
 }

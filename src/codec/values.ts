@@ -11,6 +11,8 @@
  *   and key types survive; all other maps are plain objects.
  * Encoders apply the same rules, so an unchanged value re-encodes identically.
  */
+import { depthError, limits } from '../limits.js';
+
 export class PyFloat {
   readonly value: number;
   constructor(value: number) {
@@ -86,6 +88,50 @@ export function isPlainDoc(v: unknown): v is Doc {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * A top-level document is a plain object (stages read `doc.uid`), even when its
+ * keys include "0" or "__proto__", which a nested map keeps as a Map. Then the
+ * true key order is kept beside it, under a symbol, for the encoders and
+ * comparisons (`docKeys`); "__proto__" is an own property, never the prototype.
+ */
+const KEY_ORDER = Symbol('pack-stream.keyOrder');
+
+/** Build a top-level document from entries, keeping their order. */
+export function docFromEntries(pairs: Iterable<[string, Value]>): Doc {
+  const doc: Doc = {};
+  const keys: string[] = [];
+  let reordered = false;
+  for (const [k, v] of pairs) {
+    if (!Object.prototype.hasOwnProperty.call(doc, k)) keys.push(k);
+    if (needsOrderedMap(k)) reordered = true;
+    setOwn(doc, k, v);
+  }
+  if (reordered) Object.defineProperty(doc, KEY_ORDER, { value: keys, enumerable: false });
+  return doc;
+}
+
+/** A decoded `(name, doc)` record's document as a Doc, or undefined when it is not a str-keyed map. */
+export function topLevelDoc(v: Value | undefined): Doc | undefined {
+  if (v instanceof Map) {
+    for (const k of v.keys()) if (typeof k !== 'string') return undefined;
+    return docFromEntries(v as Map<string, Value>);
+  }
+  return isPlainDoc(v) ? v : undefined;
+}
+
+/** The keys of a plain doc in their true order (see docFromEntries). */
+export function docKeys(doc: Doc): string[] {
+  const order = (doc as { [KEY_ORDER]?: string[] })[KEY_ORDER];
+  const keys = Object.keys(doc);
+  // A document changed after decoding (which stages do not do) falls back to JS order.
+  return order !== undefined && order.length === keys.length ? order : keys;
+}
+
+/** Whether a plain doc carries a key order of its own (a JS object would reorder it). */
+export function hasKeyOrder(doc: Doc): boolean {
+  return (doc as { [KEY_ORDER]?: string[] })[KEY_ORDER] !== undefined;
+}
+
 /** Read a field from a doc-like value (plain object or Map). */
 export function field(v: Value | undefined, key: string): Value | undefined {
   if (v instanceof Map) return v.get(key);
@@ -95,7 +141,7 @@ export function field(v: Value | undefined, key: string): Value | undefined {
 
 /** Entries of a doc-like value in insertion order. */
 export function entries(v: Doc | PyMap): [Key, Value][] {
-  return v instanceof Map ? [...v.entries()] : Object.entries(v);
+  return v instanceof Map ? [...v.entries()] : hasKeyOrder(v) ? docKeys(v).map((k) => [k, v[k]!]) : Object.entries(v);
 }
 
 /** Put a key on a plain object without triggering the __proto__ setter. */
@@ -109,7 +155,7 @@ export function isEncodable(v: unknown): v is Encodable {
 }
 
 /** Deep structural equality that respects the int/float distinction. */
-export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
+export function deepEqual(a: Value | undefined, b: Value | undefined, depth = 0): boolean {
   if (a === b) return true;
   if (a instanceof PyFloat || b instanceof PyFloat) {
     if (!(a instanceof PyFloat && b instanceof PyFloat)) return false;
@@ -120,12 +166,13 @@ export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
     return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
   }
+  if (depth >= limits.maxDepth) throw depthError('to compare');
   if (isEncodable(a) || isEncodable(b)) {
-    return isEncodable(a) && isEncodable(b) && deepEqual(a.toMsgpackValue(), b.toMsgpackValue());
+    return isEncodable(a) && isEncodable(b) && deepEqual(a.toMsgpackValue(), b.toMsgpackValue(), depth + 1);
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i], depth + 1)) return false;
     return true;
   }
   const ea = entries(a as Doc | PyMap);
@@ -136,21 +183,58 @@ export function deepEqual(a: Value | undefined, b: Value | undefined): boolean {
     const [kb, vb] = eb[i]!;
     if (typeof ka !== typeof kb) return false;
     if (typeof ka === 'string' ? ka !== kb : Buffer.compare(ka, kb as Uint8Array) !== 0) return false;
-    if (!deepEqual(va, vb)) return false;
+    if (!deepEqual(va, vb, depth + 1)) return false;
   }
   return true;
 }
 
 /** A shallow copy of a plain doc with one key replaced, keeping key order. */
 export function withField(doc: Doc, key: string, value: Value): Doc {
-  const out: Doc = {};
+  const out: [string, Value][] = [];
   let seen = false;
-  for (const [k, v] of Object.entries(doc)) {
+  for (const [k, v] of entries(doc) as [string, Value][]) {
     if (k === key) {
-      setOwn(out, k, value);
+      out.push([k, value]);
       seen = true;
-    } else setOwn(out, k, v);
+    } else out.push([k, v]);
   }
-  if (!seen) setOwn(out, key, value);
+  if (!seen) out.push([key, value]);
+  return docFromEntries(out);
+}
+
+/**
+ * V8 keeps `new Array(n)` fast only up to 2^25 elements (beyond, a slow
+ * dictionary), and growing an array by push copies it again and again. Long
+ * arrays are therefore built in blocks and joined once.
+ */
+export const FAST_ARRAY_MAX = 1 << 25;
+const BLOCK = 1 << 16;
+
+/** Collects values of a list whose length is not known in advance (JSON arrays). */
+export class ArrayBuilder {
+  private blocks: Value[][] = [];
+  private cur: Value[] = [];
+  push(v: Value): void {
+    if (this.cur.length === BLOCK) {
+      this.blocks.push(this.cur);
+      this.cur = [];
+    }
+    this.cur.push(v);
+  }
+  finish(): Value[] {
+    if (this.blocks.length === 0) return this.cur;
+    this.blocks.push(this.cur);
+    return joinBlocks(this.blocks);
+  }
+}
+
+/** One array from blocks, in one allocation when V8 allows it. */
+export function joinBlocks(blocks: Value[][]): Value[] {
+  let n = 0;
+  for (const b of blocks) n += b.length;
+  if (n > FAST_ARRAY_MAX) return ([] as Value[]).concat(...blocks);
+  const out: Value[] = new Array(n);
+  let i = 0;
+  for (const b of blocks) for (const v of b) out[i++] = v;
   return out;
 }

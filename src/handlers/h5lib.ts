@@ -8,12 +8,11 @@
  * bytes h5py would return (h5wasm hands out little-endian data, so big-endian
  * datasets are swapped back and keep their `>` dtype, as numpy keeps it).
  */
-import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { NdArray } from '../codec/ndarray.js';
 import { PackStreamError } from '../errors.js';
-import { fileError } from './kwargs.js';
+import { ExternalFile } from './external-file.js';
 
 type H5 = typeof import('h5wasm/node');
 type H5File = InstanceType<H5['File']>;
@@ -42,18 +41,21 @@ export function h5wasm(): Promise<H5> {
   return loading;
 }
 
-/** Open an HDF5 file for reading; a missing file is E_MISSING_FILE. */
+/**
+ * Open an HDF5 file for reading; a missing file is E_MISSING_FILE, and anything
+ * but a regular file E_NOT_REGULAR. h5wasm reads through its own descriptor
+ * (Node's fs, synchronously: a FIFO would block the whole process), so it is
+ * handed the path of the descriptor that was checked.
+ */
 export async function openH5(file: string): Promise<H5File> {
   const h5 = await h5wasm();
+  const checked = await ExternalFile.open(file);
   try {
-    await access(file);
+    return new h5.File(checked.reopenPath, 'r');
   } catch (e) {
-    throw fileError(file, e);
-  }
-  try {
-    return new h5.File(file, 'r');
-  } catch (e) {
-    throw new PackStreamError('E_HANDLER', `cannot open ${file} as HDF5: ${h5Message(e)}`, { subject: file, cause: e });
+    throw new PackStreamError('E_HANDLER', `cannot open ${file} as HDF5: ${h5Message(e).replaceAll(checked.reopenPath, file)}`, { subject: file, cause: e });
+  } finally {
+    await checked.close();
   }
 }
 
@@ -108,8 +110,12 @@ function readError(ds: H5Dataset, key: string, file: string, e: unknown): PackSt
   return new PackStreamError('E_HANDLER', `cannot read dataset ${key} of ${file}: ${h5Message(e)}`, { subject: file, cause: e });
 }
 
-/** Rows [start, stop) of the first axis (numpy slice rules: clipped), or all rows. */
-export function readRows(f: H5File, key: string, file: string, start?: number, stop?: number): NdArray {
+/**
+ * Rows [start, stop) of the first axis (numpy slice rules: clipped), or all rows.
+ * The selection's size comes from the dataset's extents and is refused beyond
+ * `maxBytes` before anything is read (a tiny file can declare a huge dataset).
+ */
+export function readRows(f: H5File, key: string, file: string, start?: number, stop?: number, maxBytes?: number): NdArray {
   const ds = dataset(f, key, file);
   const meta = ds.metadata;
   const shape = meta.shape ?? [];
@@ -129,6 +135,15 @@ export function readRows(f: H5File, key: string, file: string, start?: number, s
     ranges = [[s, e], ...shape.slice(1).map((): [] => [])];
   }
   if (outShape.some((d) => d === 0)) return new NdArray(dtype, outShape, Buffer.alloc(0));
+  const nbytes = outShape.reduce((a, b) => a * b, meta.size);
+  if (maxBytes !== undefined && nbytes > maxBytes) {
+    throw new PackStreamError('E_LIMIT', `${file}: reading [${outShape.join(', ')}] of dataset ${key} takes ${nbytes} bytes, more than the limit of ${maxBytes} bytes per datum (--max-datum-bytes)`, { subject: file });
+  }
+  // HDF5 decodes whole chunks, however little of one is selected
+  const chunkBytes = meta.chunks ? meta.chunks.reduce((a, b) => a * b, meta.size) : 0;
+  if (maxBytes !== undefined && chunkBytes > maxBytes) {
+    throw new PackStreamError('E_LIMIT', `${file}: dataset ${key} is stored in chunks of ${chunkBytes} bytes, more than the limit of ${maxBytes} bytes per datum (--max-datum-bytes)`, { subject: file });
+  }
   let values: unknown;
   try {
     values = ranges.length ? ds.slice(ranges) : ds.value;

@@ -16,7 +16,7 @@ import { NdArray, NdScalar } from '../codec/ndarray.js';
 import { pyFloat, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { closeH5, openH5, readRows } from './h5lib.js';
-import { frameFiles, pointFrames, stack } from './kwargs.js';
+import { datumBudget, frameFiles, pointFrames, stack } from './kwargs.js';
 import type { Handler, HandlerFactory } from './types.js';
 
 type H5File = Awaited<ReturnType<typeof openH5>>;
@@ -41,9 +41,9 @@ function sliceHandler(key: string): HandlerFactory {
     return {
       resourceFiles: () => [fp],
       filesForDatum: () => [fp],
-      read: async (dk) => {
+      read: async (dk, ctx) => {
         const { pn, start, stop } = frames.of(dk);
-        const rows = readRows(await file.get(), key, fp, start, stop);
+        const rows = readRows(await file.get(), key, fp, start, stop, ctx.maxBytes);
         if (rows.shape[0] === 0) {
           throw new PackStreamError('E_HANDLER', `${fp}: point_number ${pn} with frame_per_point ${frames.fpp} is beyond the end of ${key} (Invalid slicing bounds)`, { subject: fp });
         }
@@ -99,34 +99,38 @@ const timestampHandler: HandlerFactory = (fp, rk) => {
   return {
     resourceFiles: () => [fp],
     filesForDatum: () => [fp],
-    read: async (dk) => {
+    read: async (dk, ctx) => {
       const { start, stop } = frames.of(dk);
       const f = await file.get();
-      const sec = readRows(f, TS_SEC, fp, start, stop);
-      const nsec = readRows(f, TS_NSEC, fp, start, stop);
+      const sec = readRows(f, TS_SEC, fp, start, stop, ctx.maxBytes);
+      const nsec = readRows(f, TS_NSEC, fp, start, stop, ctx.maxBytes);
       return epicsTimestamps(sec, nsec, fp);
     },
     close: () => file.close(),
   };
 };
 
-const singleHandler: HandlerFactory = (fp, rk) => {
-  const frames = frameFiles(fp, rk);
+const singleHandler: HandlerFactory = (fp, rk, limits) => {
+  const frames = frameFiles(fp, rk, limits);
   return {
     resourceFiles: () => [],
     filesForDatum: (dk) => frames.forPoint(dk),
-    read: async (dk) => {
-      const files = frames.forPoint(dk);
+    read: async (dk, ctx) => {
       const out: NdArray[] = [];
-      for (const name of files) {
+      let first: string | undefined;
+      const budget = datumBudget(ctx.maxBytes, fp);
+      for (const name of frames.forPoint(dk)) {
+        first ??= name;
         const f = await openH5(name);
         try {
-          out.push(readRows(f, '/entry/data/data', name));
+          const a = readRows(f, '/entry/data/data', name, undefined, undefined, ctx.maxBytes);
+          budget(a.nbytes);
+          out.push(a);
         } finally {
           closeH5(f);
         }
       }
-      return stack(out, files[0] ?? fp);
+      return stack(out, first ?? fp);
     },
   };
 };

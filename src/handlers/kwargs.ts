@@ -1,14 +1,16 @@
 /**
  * Helpers every handler family shares: reading keyword arguments the way the
  * Python handlers take them, the per-frame file names area-detector templates
- * give, np.stack of frames, and turning a file-system error into a message
- * that names the file.
+ * give (within the per-datum limits), and np.stack of frames.
  */
-import { readFile } from 'node:fs/promises';
 import { NdArray } from '../codec/ndarray.js';
-import { field, toNumber, type Doc, type Value } from '../codec/values.js';
+import { pyFloatRepr } from '../codec/pyjson.js';
+import { field, PyFloat, toNumber, type Doc, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
-import { pyPercentFormat, type FormatArg } from '../transforms/pyformat.js';
+import { pyPercentFormat, shown, type FormatArg } from '../transforms/pyformat.js';
+import type { HandlerLimits } from './types.js';
+
+export { fileError } from './external-file.js';
 
 export function kw(doc: Doc, key: string, dflt?: Value): Value {
   const v = field(doc, key);
@@ -19,10 +21,28 @@ export function kw(doc: Doc, key: string, dflt?: Value): Value {
   return v;
 }
 
-export function int(v: Value, what: string): number {
-  const n = toNumber(v);
-  if (n === undefined || !Number.isFinite(n)) throw new PackStreamError('E_HANDLER', `${what} must be a number, got ${JSON.stringify(v)}`);
-  return Math.trunc(n);
+/** A value for messages, as Python would show it. */
+function repr(v: Value): string {
+  if (v instanceof PyFloat || typeof v === 'number') return pyFloatRepr(Number(v));
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * A kwarg the Python handlers use as an int (in `range()` or a slice): an int
+ * or a bool. A float fails there with TypeError, so it fails here; ints beyond
+ * 2^53 are refused as a limit (no real frame number comes near).
+ */
+export function intKwarg(v: Value, what: string): number {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'bigint') {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new PackStreamError('E_LIMIT', `${what} ${v} is beyond 2^53, which pack-stream does not handle`);
+    }
+    return Number(v);
+  }
+  // numbers that are not safe integers are floats in the value model (ints beyond are bigints)
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  throw new PackStreamError('E_HANDLER', `${what} must be an integer, got ${repr(v)} (Python's handler fails on it too)`);
 }
 
 export function fmtArg(v: Value): FormatArg {
@@ -47,52 +67,79 @@ export interface PointFrames {
 }
 
 export function pointFrames(rk: Doc): PointFrames {
-  const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+  const fpp = intKwarg(kw(rk, 'frame_per_point', 1), 'frame_per_point');
   return {
     fpp,
     of: (dk) => {
-      const pn = int(kw(dk, 'point_number'), 'point_number');
-      return { pn, start: pn * fpp, stop: (pn + 1) * fpp };
+      const pn = intKwarg(kw(dk, 'point_number'), 'point_number');
+      const [start, stop] = frameRange(pn * fpp, (pn + 1) * fpp, pn, fpp);
+      return { pn, start, stop };
     },
   };
 }
 
-/** Template-based per-frame files (AD_TIFF, AD_HDF5_SINGLE): j in [pn*fpp, (pn+1)*fpp). */
-export interface FrameFiles {
-  fpp: number;
-  forPoint(kwargs: Doc): string[];
+/** Linux's PATH_MAX: no file has a longer path, so a template that makes one is refused before it is built in bulk. */
+export const PATH_MAX = 4096;
+
+/** E_LIMIT when `count` files for one datum exceed the limit; `because` names the kwargs that make them. */
+export function checkFilesPerDatum(count: number, limits: HandlerLimits, because: string): void {
+  if (count > limits.filesPerDatum) {
+    throw new PackStreamError('E_LIMIT', `${because} makes ${count} files per datum, more than the limit of ${limits.filesPerDatum} (--max-files-per-datum)`);
+  }
 }
 
-export function frameFiles(filePath: string, rk: Doc): FrameFiles {
+/** Python's `template % args` for a file name, refused when longer than PATH_MAX. */
+export function templatePath(template: string, args: FormatArg[]): string {
+  const out = pyPercentFormat(template, args);
+  if (out.length > PATH_MAX) {
+    throw new PackStreamError('E_LIMIT', `template ${shown(template)} makes a path of ${out.length} characters, longer than any file path can be (${PATH_MAX})`);
+  }
+  return out;
+}
+
+/** [start, stop) of frame numbers, refused when beyond 2^53 (where floats lose integers). */
+export function frameRange(start: number, stop: number, pn: number, fpp: number): [number, number] {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop)) {
+    throw new PackStreamError('E_LIMIT', `point_number ${pn} with frame_per_point ${fpp} gives frame numbers beyond 2^53, which pack-stream does not handle`);
+  }
+  return [start, stop];
+}
+
+/**
+ * Template-based per-frame files (AD_TIFF, AD_HDF5_SINGLE): j in [pn*fpp, (pn+1)*fpp),
+ * produced one at a time; a frame_per_point beyond the per-datum limit is refused up front.
+ */
+export interface FrameFiles {
+  fpp: number;
+  forPoint(kwargs: Doc): Generator<string>;
+}
+
+export function frameFiles(filePath: string, rk: Doc, limits: HandlerLimits): FrameFiles {
   const template = String(kw(rk, 'template'));
   const filename = fmtArg(kw(rk, 'filename'));
   const frames = pointFrames(rk);
+  checkFilesPerDatum(frames.fpp, limits, `frame_per_point ${frames.fpp}`);
   return {
     fpp: frames.fpp,
-    forPoint: (dk) => {
+    forPoint: function* (dk) {
       const { start, stop } = frames.of(dk);
-      const out: string[] = [];
-      for (let j = start; j < stop; j++) out.push(pyPercentFormat(template, [withSep(filePath), filename, j]));
-      return out;
+      for (let j = start; j < stop; j++) yield templatePath(template, [withSep(filePath), filename, j]);
     },
   };
 }
 
-/** A PackStreamError for a file that could not be opened or read. */
-export function fileError(file: string, e: unknown): PackStreamError {
-  if (e instanceof PackStreamError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new PackStreamError('E_MISSING_FILE', `${file} does not exist`, { subject: file, cause: e });
-  const reason = e instanceof Error ? e.message : String(e);
-  return new PackStreamError(code ? 'E_IO' : 'E_HANDLER', `cannot read ${file}: ${reason}`, { subject: file, cause: e });
-}
-
-export async function readWholeFile(file: string, signal?: AbortSignal): Promise<Buffer> {
-  try {
-    return await readFile(file, signal ? { signal } : {});
-  } catch (e) {
-    throw fileError(file, e);
-  }
+/**
+ * Counts the bytes of one datum's data as its frames or pages are read,
+ * refusing (E_LIMIT) more than `maxBytes` in all.
+ */
+export function datumBudget(maxBytes: number | undefined, what: string): (bytes: number) => void {
+  let total = 0;
+  return (bytes) => {
+    total += bytes;
+    if (maxBytes !== undefined && total > maxBytes) {
+      throw new PackStreamError('E_LIMIT', `${what}: the datum's data exceeds the limit of ${maxBytes} bytes per datum (--max-datum-bytes)`, { subject: what });
+    }
+  };
 }
 
 /** np.stack of equally shaped arrays. */

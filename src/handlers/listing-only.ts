@@ -6,24 +6,31 @@
  */
 import { glob } from 'node:fs/promises';
 import path from 'node:path';
-import { pyPercentFormat } from '../transforms/pyformat.js';
-import { fmtArg, frameFiles, int, kw, withSep } from './kwargs.js';
+import { checkFilesPerDatum, fmtArg, frameFiles, frameRange, intKwarg, kw, templatePath, withSep } from './kwargs.js';
 import type { HandlerFactory } from './types.js';
 
 const singleFile: HandlerFactory = (fp) => ({ filesForDatum: () => [fp], resourceFiles: () => [fp] });
 
-const perFrame: HandlerFactory = (fp, rk) => {
-  const frames = frameFiles(fp, rk);
+const perFrame: HandlerFactory = (fp, rk, limits) => {
+  const frames = frameFiles(fp, rk, limits);
   return { resourceFiles: () => [], filesForDatum: (dk) => frames.forPoint(dk) };
 };
 
-const eiger: HandlerFactory = (fp) => ({
+/**
+ * Eiger: `glob(f'{prefix}_{seq_id}*')`. The prefix and seq_id are matched
+ * literally (Node's glob would take `**` in a hostile path as "every directory
+ * below"), and the listing stops at the per-datum limit.
+ */
+const eiger: HandlerFactory = (fp, _rk, limits) => ({
   resourceFiles: () => [],
   filesForDatum: async (dk) => {
     const seq = fmtArg(kw(dk, 'seq_id'));
-    const pattern = `${fp}_${seq}*`.replace(/[[\]{}?]/g, '[$&]');
+    const pattern = `${`${fp}_${seq}`.replace(/[[\]{}?*!()+@]/g, '[$&]')}*`;
     const out: string[] = [];
-    for await (const f of glob(pattern)) out.push(path.resolve(f));
+    for await (const f of glob(pattern)) {
+      out.push(path.resolve(f));
+      checkFilesPerDatum(out.length, limits, `seq_id ${String(seq)}`);
+    }
     return out.sort();
   },
 });
@@ -38,22 +45,24 @@ export const listingOnlyHandlers: Record<string, HandlerFactory> = {
     const filename = fmtArg(kw(rk, 'filename'));
     return {
       resourceFiles: () => [],
-      filesForDatum: (dk) => [pyPercentFormat(template, [withSep(fp), filename, int(kw(dk, 'point_number'), 'point_number')])],
+      // `%d` takes a float too (truncated), as in Python
+      filesForDatum: (dk) => [templatePath(template, [withSep(fp), filename, fmtArg(kw(dk, 'point_number'))])],
     };
   },
-  AD_CBF: (fp, rk) => {
+  AD_CBF: (fp, rk, limits) => {
     const template = String(kw(rk, 'template'));
     const filename = fmtArg(kw(rk, 'filename'));
-    const fpp = int(kw(rk, 'frame_per_point', 1), 'frame_per_point');
-    const initial = int(kw(rk, 'initial_number', 1), 'initial_number');
+    const fpp = intKwarg(kw(rk, 'frame_per_point', 1), 'frame_per_point');
+    const initial = intKwarg(kw(rk, 'initial_number', 1), 'initial_number');
+    // The Python handler's range is [initial + pn*fpp, (pn+2)*fpp): its stop ignores
+    // initial_number (kept as is), so every datum lists 2*fpp - initial files.
+    checkFilesPerDatum(2 * fpp - initial, limits, `initial_number ${initial} with frame_per_point ${fpp}`);
     return {
       resourceFiles: () => [],
-      filesForDatum: (dk) => {
-        const pn = int(kw(dk, 'point_number'), 'point_number');
-        const out: string[] = [];
-        // The Python handler's stop ignores initial_number; kept as is.
-        for (let j = initial + pn * fpp; j < (pn + 2) * fpp; j++) out.push(pyPercentFormat(template, [withSep(fp), filename, j]));
-        return out;
+      filesForDatum: function* (dk) {
+        const pn = intKwarg(kw(dk, 'point_number'), 'point_number');
+        const [start, stop] = frameRange(initial + pn * fpp, (pn + 2) * fpp, pn, fpp);
+        for (let j = start; j < stop; j++) yield templatePath(template, [withSep(fp), filename, j]);
       },
     };
   },

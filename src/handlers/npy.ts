@@ -12,7 +12,8 @@
  */
 import { NdArray, parseDtype } from '../codec/ndarray.js';
 import { PackStreamError } from '../errors.js';
-import { fmtArg, kw, readWholeFile } from './kwargs.js';
+import { ExternalFile } from './external-file.js';
+import { fmtArg, kw } from './kwargs.js';
 import type { HandlerFactory } from './types.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -21,24 +22,43 @@ function bad(file: string, why: string): PackStreamError {
   return new PackStreamError('E_HANDLER', `${file} is not a readable NPY file: ${why}`, { subject: file });
 }
 
-/** Parse an NPY file's bytes into an NdArray (as np.load with allow_pickle=False). */
-export function parseNpy(buf: Buffer, file = 'NPY data'): NdArray {
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw bad(file, 'no \\x93NUMPY magic');
-  const major = buf[6]!;
-  let headerLen: number;
-  let start: number;
-  if (major === 1) {
-    headerLen = buf.readUInt16LE(8);
-    start = 10;
-  } else if (major === 2 || major === 3) {
-    if (buf.length < 12) throw bad(file, 'truncated header');
-    headerLen = buf.readUInt32LE(8);
-    start = 12;
-  } else {
-    throw bad(file, `format version ${major}.${buf[7]} is not supported`);
-  }
+/** numpy's default `max_header_size` for np.load without allow_pickle: a longer header is refused there too. */
+const MAX_HEADER_SIZE = 10000;
+
+interface NpyHeader {
+  dtype: string;
+  shape: number[];
+  fortran: boolean;
+  /** Where the data starts, and how many bytes of it the header promises. */
+  offset: number;
+  nbytes: number;
+}
+
+function tooLong(file: string, n: number): PackStreamError {
+  return bad(file, `its header (${n}) is longer than numpy's max_header_size (${MAX_HEADER_SIZE})`);
+}
+
+/** The header length from the first 12 bytes: [header start, header length]. */
+function headerSpan(head: Buffer, file: string): [number, number] {
+  if (head.length < 10 || !head.subarray(0, 6).equals(MAGIC)) throw bad(file, 'no \\x93NUMPY magic');
+  const major = head[6]!;
+  let span: [number, number];
+  if (major === 1) span = [10, head.readUInt16LE(8)];
+  else if (major === 2 || major === 3) {
+    if (head.length < 12) throw bad(file, 'truncated header');
+    span = [12, head.readUInt32LE(8)];
+  } else throw bad(file, `format version ${major}.${head[7]} is not supported`);
+  // numpy counts characters; a UTF-8 character is at most 4 bytes
+  if (span[1] > 4 * MAX_HEADER_SIZE) throw tooLong(file, span[1]);
+  return span;
+}
+
+/** Parse the header dict (the bytes from the magic to the end of the header). */
+function parseHeader(buf: Buffer, file: string): NpyHeader {
+  const [start, headerLen] = headerSpan(buf, file);
   if (start + headerLen > buf.length) throw bad(file, 'truncated header');
-  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', start, start + headerLen);
+  const header = buf.toString(buf[6] === 3 ? 'utf8' : 'latin1', start, start + headerLen);
+  if (header.length > MAX_HEADER_SIZE) throw tooLong(file, header.length);
   const descr = /['"]descr['"]\s*:\s*(['"])(.*?)\1/.exec(header);
   if (!descr) {
     if (/['"]descr['"]\s*:\s*\[/.test(header)) {
@@ -67,15 +87,46 @@ export function parseNpy(buf: Buffer, file = 'NPY data'): NdArray {
   } catch (e) {
     throw new PackStreamError('E_UNSUPPORTED', `${file}: ${(e as Error).message}`, { subject: file, cause: e });
   }
-  const offset = start + headerLen;
+  // a float product: a hostile shape overflows to a huge number, which the size checks then refuse
   const nbytes = itemsize * shape.reduce((a, b) => a * b, 1);
-  if (buf.length < offset + nbytes) throw bad(file, `data is truncated (${buf.length - offset} of ${nbytes} bytes)`);
-  const data = buf.subarray(offset, offset + nbytes);
-  return fortran[1] === 'True' ? NdArray.fromFortranOrder(dtype, shape, data) : new NdArray(dtype, shape, data);
+  return { dtype, shape, fortran: fortran[1] === 'True', offset: start + headerLen, nbytes };
 }
 
-export async function readNpy(file: string, signal?: AbortSignal): Promise<NdArray> {
-  return parseNpy(await readWholeFile(file, signal), file);
+function toArray(h: NpyHeader, data: Buffer): NdArray {
+  return h.fortran ? NdArray.fromFortranOrder(h.dtype, h.shape, data) : new NdArray(h.dtype, h.shape, data);
+}
+
+function truncated(file: string, have: number, h: NpyHeader): PackStreamError {
+  return bad(file, `data is truncated (${Math.max(0, have)} of ${h.nbytes} bytes)`);
+}
+
+/** Parse an NPY file's bytes into an NdArray (as np.load with allow_pickle=False). */
+export function parseNpy(buf: Buffer, file = 'NPY data'): NdArray {
+  const h = parseHeader(buf, file);
+  if (buf.length < h.offset + h.nbytes) throw truncated(file, buf.length - h.offset, h);
+  return toArray(h, buf.subarray(h.offset, h.offset + h.nbytes));
+}
+
+/**
+ * np.load of a file: the header first, then exactly the bytes it promises, once
+ * they are known to be in the file and within `maxBytes`.
+ */
+export async function readNpy(file: string, signal?: AbortSignal, maxBytes?: number): Promise<NdArray> {
+  const f = await ExternalFile.open(file);
+  try {
+    const head = await f.read(0, 12, signal);
+    const [start, headerLen] = headerSpan(head, file);
+    const h = parseHeader(await f.read(0, start + headerLen, signal), file);
+    if (f.size - h.offset < h.nbytes) throw truncated(file, f.size - h.offset, h);
+    if (maxBytes !== undefined && h.nbytes > maxBytes) {
+      throw new PackStreamError('E_LIMIT', `${file}: the array of ${h.nbytes} bytes exceeds the limit of ${maxBytes} bytes per datum (--max-datum-bytes)`, { subject: file });
+    }
+    const data = await f.read(h.offset, h.nbytes, signal);
+    if (data.length < h.nbytes) throw truncated(file, data.length, h);
+    return toArray(h, data);
+  } finally {
+    await f.close();
+  }
 }
 
 export const npyHandlers: Record<string, HandlerFactory> = {
@@ -85,13 +136,13 @@ export const npyHandlers: Record<string, HandlerFactory> = {
     return {
       resourceFiles: () => [],
       filesForDatum: (dk) => [fileFor(dk)],
-      read: (dk, ctx) => readNpy(fileFor(dk), ctx.signal),
+      read: (dk, ctx) => readNpy(fileFor(dk), ctx.signal, ctx.maxBytes),
     };
   },
   /** databroker.assets.handlers.NpyHandler: `np.load(filename)` for every datum. */
   npy: (fp) => ({
     resourceFiles: () => [fp],
     filesForDatum: () => [fp],
-    read: (_dk, ctx) => readNpy(fp, ctx.signal),
+    read: (_dk, ctx) => readNpy(fp, ctx.signal, ctx.maxBytes),
   }),
 };

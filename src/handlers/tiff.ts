@@ -17,7 +17,8 @@
 import { endianness } from 'node:os';
 import { NdArray, dtypeOfTypedArray } from '../codec/ndarray.js';
 import { PackStreamError } from '../errors.js';
-import { fileError, frameFiles, readWholeFile, stack } from './kwargs.js';
+import { readExternalFile } from './external-file.js';
+import { datumBudget, fileError, frameFiles, stack } from './kwargs.js';
 import type { HandlerFactory } from './types.js';
 
 type Raster = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
@@ -69,17 +70,29 @@ async function readPageByBlocks(lib: GeoTiff, image: Image, signal?: AbortSignal
   return new NdArray(`${size === 1 ? '|' : '<'}${kind}${size}`, spp > 1 ? [h, w, spp] : [h, w], out);
 }
 
-/** Decode every page of a TIFF file as tifffile's `asarray()` would. */
-export async function readTiff(file: string, signal?: AbortSignal): Promise<NdArray> {
-  const buf = await readWholeFile(file, signal);
+/**
+ * Decode every page of a TIFF file as tifffile's `asarray()` would. The file is
+ * read as it was when opened; each page's decoded size is added up before it is
+ * decoded and refused beyond `maxBytes`, and a chain of pages that loops back
+ * is refused (geotiff would follow it for ever).
+ */
+export async function readTiff(file: string, signal?: AbortSignal, maxBytes?: number): Promise<NdArray> {
+  const buf = await readExternalFile(file, { ...(signal ? { signal } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) });
+  const budget = datumBudget(maxBytes, file);
   const lib = await (geotiff ??= import('geotiff'));
   const { fromArrayBuffer } = lib;
   const ab = buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? (buf.buffer as ArrayBuffer) : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const pages: NdArray[] = [];
   try {
     const tiff = await fromArrayBuffer(ab, signal);
-    const count = await tiff.getImageCount();
-    for (let i = 0; i < count; i++) {
+    const offsets = new Set<number>([tiff.firstIFDOffset]);
+    for (let i = 0; ; i++) {
+      if (i > 0) {
+        const next = (await tiff.requestIFD(i - 1)).nextIFDByteOffset;
+        if (next === 0) break;
+        if (offsets.has(next)) throw new PackStreamError('E_HANDLER', `cannot decode TIFF ${file}: page ${i} points back to an earlier page`, { subject: file });
+        offsets.add(next);
+      }
       const image = await tiff.getImage(i);
       const w = image.getWidth();
       const h = image.getHeight();
@@ -88,6 +101,7 @@ export async function readTiff(file: string, signal?: AbortSignal): Promise<NdAr
       if (![8, 16, 32, 64].includes(bits)) {
         throw new PackStreamError('E_UNSUPPORTED', `${file}: TIFF page ${i} has ${bits}-bit samples, which pack-stream cannot read (8, 16, 32 or 64 bits only)`, { subject: file });
       }
+      budget(w * h * spp * (bits / 8)); // before decoding: a small file can claim a huge page
       const fast = await readPageByBlocks(lib, image, signal);
       if (fast) {
         pages.push(fast);
@@ -119,16 +133,22 @@ export async function readTiff(file: string, signal?: AbortSignal): Promise<NdAr
   return pages.length === 1 ? pages[0]! : stack(pages, file);
 }
 
-const tiffSeries: HandlerFactory = (fp, rk) => {
-  const frames = frameFiles(fp, rk);
+const tiffSeries: HandlerFactory = (fp, rk, limits) => {
+  const frames = frameFiles(fp, rk, limits);
   return {
     resourceFiles: () => [],
     filesForDatum: (dk) => frames.forPoint(dk),
     read: async (dk, ctx) => {
-      const files = frames.forPoint(dk);
       const out: NdArray[] = [];
-      for (const f of files) out.push(await readTiff(f, ctx.signal));
-      return stack(out, files[0] ?? fp);
+      let first: string | undefined;
+      const budget = datumBudget(ctx.maxBytes, fp);
+      for (const f of frames.forPoint(dk)) {
+        first ??= f;
+        const a = await readTiff(f, ctx.signal, ctx.maxBytes);
+        budget(a.nbytes);
+        out.push(a);
+      }
+      return stack(out, first ?? fp);
     },
   };
 };

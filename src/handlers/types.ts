@@ -6,16 +6,41 @@
  */
 import type { Doc, Value } from '../codec/values.js';
 
+/** Files a datum needs: an array or a (lazy) iterable, so long lists need not be built whole. */
+export type FileList = Iterable<string> | AsyncIterable<string>;
+
 export interface FileLister {
   /** Files needed by one datum (its datum_kwargs). */
-  filesForDatum(kwargs: Doc): Promise<string[]> | string[];
+  filesForDatum(kwargs: Doc): FileList | Promise<FileList>;
   /** Files needed by the resource whatever its datums (single-file formats). */
   resourceFiles(): string[];
 }
 
 export interface ReadContext {
   signal?: AbortSignal;
+  /** The most bytes one datum's data may take (HandlerLimits.datumBytes). */
+  maxBytes?: number;
 }
+
+/**
+ * Bounds on what one resource's kwargs can make pack-stream do, so a hostile
+ * `frame_per_point` or `initial_number` cannot list a billion files, and a
+ * hostile file header cannot make a read allocate without end.
+ */
+export interface HandlerLimits {
+  /** Files one datum may list (`--max-files-per-datum`). */
+  filesPerDatum: number;
+  /** Distinct files the datums of one resource may list (`--max-files-per-resource`). */
+  filesPerResource: number;
+  /** Bytes one datum's data may take when read, e.g. a stack of frames (`--max-datum-bytes`). */
+  datumBytes: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<HandlerLimits> = Object.freeze({
+  filesPerDatum: 100_000,
+  filesPerResource: 1_000_000,
+  datumBytes: 2 ** 31,
+});
 
 export interface Handler extends FileLister {
   /**
@@ -28,5 +53,5 @@ export interface Handler extends FileLister {
   close?(): void | Promise<void>;
 }
 
-/** Builds the handler of one resource from its file path (root_map applied) and resource_kwargs. */
-export type HandlerFactory = (filePath: string, resourceKwargs: Doc) => Handler;
+/** Builds the handler of one resource from its file path (root_map applied) and resource_kwargs, within `limits`. */
+export type HandlerFactory = (filePath: string, resourceKwargs: Doc, limits: HandlerLimits) => Handler;

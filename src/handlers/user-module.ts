@@ -18,7 +18,9 @@ import type { Doc, Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { HandlerRegistry } from '../transforms/handlers.js';
 import { BUILTIN_HANDLERS } from './builtin.js';
-import type { Handler, HandlerFactory, ReadContext } from './types.js';
+import { forEachDatumFile } from '../transforms/resources.js';
+import { checkRegularFile } from './external-file.js';
+import type { FileList, Handler, HandlerFactory, HandlerLimits, ReadContext } from './types.js';
 
 type UserHandler = Partial<Handler> & Record<string, unknown>;
 type UserExport = ((filePath: string, rk: Doc) => UserHandler) | (new (filePath: string, rk: Doc) => UserHandler);
@@ -36,7 +38,14 @@ function asValue(v: unknown, spec: string): Value {
   return v as Value;
 }
 
-function wrap(h: UserHandler, spec: string, where: string): Handler {
+/** Every file of a datum's list is (a link to) a regular file. */
+async function checkListedFiles(list: FileList | Promise<FileList>, limits: HandlerLimits): Promise<void> {
+  const files: string[] = [];
+  await forEachDatumFile(list, limits.filesPerDatum, (f) => files.push(f));
+  for (const f of files) await checkRegularFile(f);
+}
+
+function wrap(h: UserHandler, spec: string, where: string, limits: HandlerLimits): Handler {
   if (h === null || typeof h !== 'object') throw new PackStreamError('E_HANDLER', `${where} did not build a handler object for ${spec}`);
   const noList = (): never => {
     throw new PackStreamError('E_HANDLER', `the ${spec} handler from ${where} cannot list files (it has no filesForDatum); use --fill-external or --ignore-external, or add filesForDatum(datumKwargs)`);
@@ -47,7 +56,12 @@ function wrap(h: UserHandler, spec: string, where: string): Handler {
   };
   if (typeof h.read === 'function') {
     const read = h.read;
-    out.read = async (dk: Doc, ctx: ReadContext) => asValue(await read.call(h, dk, ctx), spec);
+    const lists = typeof h.filesForDatum === 'function';
+    out.read = async (dk: Doc, ctx: ReadContext) => {
+      // The module reads files its own way; what it says it reads must at least be regular files.
+      if (lists) await checkListedFiles(out.filesForDatum(dk), limits);
+      return asValue(await read.call(h, dk, ctx), spec);
+    };
   }
   if (typeof h.close === 'function') out.close = () => h.close!.call(h);
   return out;
@@ -67,9 +81,9 @@ export async function loadHandlerModule(spec: string, target: string, cwd = proc
     throw new PackStreamError('E_USAGE', `--handler ${spec}=${target}: ${file} exports no handler (export a factory or class as default, as 'handler' or as '${spec}')`, { subject: file });
   }
   const construct = isClass(exp);
-  return (filePath, rk) => {
+  return (filePath, rk, limits) => {
     const h = construct ? new (exp as new (fp: string, rk: Doc) => UserHandler)(filePath, rk) : (exp as (fp: string, rk: Doc) => UserHandler)(filePath, rk);
-    return wrap(h, spec, file);
+    return wrap(h, spec, file, limits);
   };
 }
 

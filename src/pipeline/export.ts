@@ -92,6 +92,8 @@ export interface ExportSummary extends ExportProgress {
   documentFiles: string[];
   manifests: string[];
   failures: RunFailure[];
+  /** Things worth knowing that did not fail a run (e.g. which of two files holding one run was packed). */
+  warnings: string[];
   catalogFile: string | null;
 }
 
@@ -109,6 +111,7 @@ export class PackExporter {
   private readonly documentFiles: string[] = [];
   private readonly seenRuns = new Set<string>();
   readonly failures: RunFailure[] = [];
+  readonly warnings: string[] = [];
   readonly progress: ExportProgress = { runsDone: 0, runsFailed: 0, documents: 0, bytes: 0, filesCopied: 0, bytesCopied: 0, datumsFilled: 0, bytesFilled: 0 };
 
   readonly dir: string;
@@ -165,6 +168,7 @@ export class PackExporter {
   }
 
   async exportRun(run: RunRef): Promise<RunResult> {
+    if (run.notes) this.warnings.push(...run.notes);
     if (isBrokenRun(run)) return this.fail(run.uid, run.error);
     if (this.seenRuns.has(run.uid)) return { uid: run.uid, ok: true, documents: 0, bytes: 0 };
     this.seenRuns.add(run.uid);
@@ -235,14 +239,14 @@ export class PackExporter {
   private async handleExternalFiles(collector: ExternalFileCollector): Promise<void> {
     for (const root of collector.roots.values()) {
       if (this.external === 'copy') await this.copier.copyAll(planCopies(root));
-      else if (this.opts.checkExternalFiles !== false) await checkFilesExist(root.files);
+      else if (this.opts.checkExternalFiles !== false) await checkFilesExist(root.files, 16, root.needers);
     }
   }
 
   private mergeRoots(collector: ExternalFileCollector): void {
     for (const [hash, root] of collector.roots) {
       const mine = this.roots.get(hash);
-      if (!mine) this.roots.set(hash, { ...root, files: new Set(root.files) });
+      if (!mine) this.roots.set(hash, { hash, originalRoot: root.originalRoot, mappedRoot: root.mappedRoot, files: new Set(root.files) });
       else for (const f of root.files) mine.files.add(f);
     }
   }
@@ -301,6 +305,7 @@ export class PackExporter {
       documentFiles: [...this.documentFiles],
       manifests,
       failures: [...this.failures],
+      warnings: [...this.warnings],
       catalogFile,
     };
   }

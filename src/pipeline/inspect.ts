@@ -11,7 +11,7 @@ import { isPlainDoc, toNumber, type Doc, type Value } from '../codec/values.js';
 import { describeError, errorCode, PackStreamError } from '../errors.js';
 import { isBrokenRun } from '../sources/file-catalog.js';
 import { HandlerRegistry, type FileLister } from '../transforms/handlers.js';
-import { checkedResourcePath } from '../transforms/resources.js';
+import { checkedResourcePath, forEachDatumFile } from '../transforms/resources.js';
 import { checkExternalPath } from '../transforms/safe-names.js';
 import { datumAsRow, unpackDatumPage } from '../transforms/pages.js';
 import type { Catalog, RunRef } from '../types.js';
@@ -166,7 +166,7 @@ export class RunFiles {
       const entry = this.listers.get(String(row.resource ?? ''));
       if (!entry) continue;
       try {
-        this.add(await entry.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {}), entry.mappedRoot);
+        await forEachDatumFile(entry.lister.filesForDatum(isPlainDoc(row.datum_kwargs) ? row.datum_kwargs : {}), this.registry.limits.filesPerDatum, (f) => this.add([f], entry.mappedRoot));
       } catch {
         this.unlisted++;
         this.listers.set(String(row.resource ?? ''), null);
@@ -195,6 +195,15 @@ async function sizeFiles(files: Iterable<string>, concurrency: number): Promise<
   return { bytes, missing };
 }
 
+/**
+ * What a summary needs of events: their data is never decoded (it can be huge;
+ * the reader has checked it is well-formed while framing the record).
+ */
+export const EVENT_FIELDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['event', new Set(['descriptor'])],
+  ['event_page', new Set(['descriptor', 'seq_num', 'uid', 'time'])],
+]);
+
 /** Summarise one run by reading its documents once, in stored order. */
 export async function inspectRun(run: RunRef, rootMap: Record<string, string>, opts: InspectOptions = {}): Promise<RunSummary> {
   const summary: RunSummary = {
@@ -216,7 +225,7 @@ export async function inspectRun(run: RunRef, rootMap: Record<string, string>, o
   const streamOf = new Map<string, string>();
   const files = new RunFiles(opts.handlers ?? new HandlerRegistry(), rootMap);
   try {
-    for await (const { name, doc } of run.records(opts.signal ? { signal: opts.signal } : {})) {
+    for await (const { name, doc } of run.records({ skim: true, skimFields: EVENT_FIELDS, ...(opts.signal ? { signal: opts.signal } : {}) })) {
       summary.documents++;
       if (name === 'descriptor') {
         const stream = typeof doc.name === 'string' ? doc.name : '(unnamed)';

@@ -26,7 +26,7 @@ import { formatOfFile, readRecords } from '../sources/file-catalog.js';
 import { HandlerRegistry } from '../transforms/handlers.js';
 import type { Format } from '../types.js';
 import { isInside, quoted } from '../transforms/safe-names.js';
-import { RunFiles } from './inspect.js';
+import { EVENT_FIELDS, RunFiles } from './inspect.js';
 
 export type VerifyProblemKind =
   | 'bad-catalog' //          catalog.yml missing, unreadable, or without a file-based source
@@ -290,7 +290,7 @@ class Verifier {
     let uid: string | undefined;
     let failed = false;
     try {
-      for await (const { name, doc } of readRecords(file, format, this.opts.signal ? { signal: this.opts.signal } : {})) {
+      for await (const { name, doc } of readRecords(file, format, { skim: true, skimFields: EVENT_FIELDS, ...(this.opts.signal ? { signal: this.opts.signal } : {}) })) {
         if (count === 0) {
           first = name;
           if (name === 'start' && typeof doc.uid === 'string') uid = doc.uid;

@@ -1,12 +1,14 @@
 /**
  * Copy external files into `external_files/<HASH>/<path relative to root>`,
  * in parallel with a bounded number of copies in flight, each file once even
- * when several runs share it.
+ * when several runs share it. Only regular files are copied (a FIFO would hang
+ * the copy, /dev/zero never ends, /dev/null would become an empty "copy"), and
+ * manifest mode checks the same of every listed file.
  */
 import path from 'node:path';
-import { stat } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { PackStreamError } from '../errors.js';
+import { checkRegularFile, ExternalFile } from '../handlers/external-file.js';
 import { DirectorySink } from './directory-sink.js';
 import type { PackSink } from './sink.js';
 import { checkPathComponent, checkPathText, isInside, printable, quoted } from '../transforms/safe-names.js';
@@ -16,6 +18,8 @@ export interface CopyPlanItem {
   source: string;
   /** Relative to the pack directory: external_files/<hash>/<rel>. */
   target: string;
+  /** Which datum or resource needs it, for messages. */
+  neededBy?: string;
 }
 
 /** Where each file of a root goes in the pack; a file outside its root is an error (as in Python). */
@@ -27,7 +31,8 @@ export function planCopies(root: RootFiles): CopyPlanItem[] {
     }
     // The hash is ours (hex) and rel is inside the root, so the target stays inside external_files/<hash>/.
     const rel = path.relative(path.resolve(root.mappedRoot), path.resolve(source));
-    return { source, target: path.join('external_files', checkPathComponent(root.hash, 'root hash'), rel) };
+    const neededBy = root.needers?.get(source);
+    return { source, target: path.join('external_files', checkPathComponent(root.hash, 'root hash'), rel), ...(neededBy ? { neededBy } : {}) };
   });
 }
 
@@ -54,14 +59,16 @@ export class ExternalFileCopier {
     let p = this.done.get(dest);
     if (!p) {
       p = this.limit(async () => {
+        const src = await ExternalFile.open(item.source, item.neededBy);
         let size: number;
         try {
-          size = await this.sink.addExternalFile(item.target.split(path.sep).join('/'), item.source);
+          // the sink opens the file just checked (reopenPath), not whatever the name points to by now
+          size = await this.sink.addExternalFile(item.target.split(path.sep).join('/'), src.reopenPath);
         } catch (e) {
           if (e instanceof PackStreamError || this.sink.broken) throw e;
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') throw new PackStreamError('E_MISSING_FILE', `external file ${item.source} is missing`, { subject: item.source, cause: e });
           throw new PackStreamError('E_IO', `cannot copy external file ${item.source}: ${(e as Error).message}`, { subject: item.source, cause: e });
+        } finally {
+          await src.close();
         }
         this.filesCopied++;
         this.bytesCopied += size;
@@ -92,21 +99,14 @@ export async function copyExternalFiles(packDir: string, root: RootFiles, opts: 
   return plan;
 }
 
-/** Check that files exist (manifest mode), a bounded number at a time. */
-export async function checkFilesExist(files: Iterable<string>, concurrency = 16): Promise<void> {
+/**
+ * Check that files exist and are regular files (manifest mode), a bounded
+ * number at a time; `neededBy` names the datum that needs each, for messages.
+ */
+export async function checkFilesExist(files: Iterable<string>, concurrency = 16, neededBy?: ReadonlyMap<string, string>): Promise<void> {
   const limit = pLimit(concurrency);
   const list = [...files];
   for (let i = 0; i < list.length; i += 1024) {
-    await Promise.all(
-      list.slice(i, i + 1024).map((f) =>
-        limit(async () => {
-          try {
-            await stat(f);
-          } catch (e) {
-            throw new PackStreamError('E_MISSING_FILE', `external file ${f} is missing`, { subject: f, cause: e });
-          }
-        }),
-      ),
-    );
+    await Promise.all(list.slice(i, i + 1024).map((f) => limit(() => checkRegularFile(f, neededBy?.get(f)))));
   }
 }

@@ -42,11 +42,14 @@ export class Spool {
     if (!this.fh) {
       this.dir = await mkdtemp(path.join(this.tmpRoot, 'pack-stream-spool-'));
       this.fh = await open(path.join(this.dir, 'run'), 'w+');
-      const held = this.heldParts();
-      this.parts = [];
-      if (held.length) await this.fh.writev(held);
     }
-    await this.fh.writev(list as Buffer[]);
+    // Records are gathered into 1 MiB blocks and written a block at a time, not a syscall per record.
+    for (const b of list) this.hold(b);
+    if (this.parts.length) {
+      const full = this.parts;
+      this.parts = [];
+      await this.fh.writev(full);
+    }
   }
 
   private block: Buffer | null = null;
@@ -83,6 +86,9 @@ export class Spool {
       yield* this.heldParts();
       return;
     }
+    const rest = this.heldParts();
+    this.parts = [];
+    if (rest.length) await this.fh.writev(rest);
     yield* createReadStream('', { fd: this.fh.fd, start: 0, autoClose: false, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
   }
 

@@ -6,9 +6,9 @@
  * cannot be read still yields a RunRef, carrying the error, so an export can
  * record it as a failed run and go on with the others.
  */
-import { glob, stat } from 'node:fs/promises';
+import { glob, open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { toNumber, type Doc } from '../codec/values.js';
+import { deepEqual, toNumber, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { canonicalDocuments } from '../transforms/canonical.js';
 import { matchQuery, validateQuery } from '../transforms/query.js';
@@ -36,6 +36,7 @@ export function isBrokenRun(r: RunRef): r is BrokenRun {
 }
 
 export class FileRun implements RunRef {
+  notes?: string[];
   constructor(
     readonly uid: string,
     readonly start: Doc,
@@ -52,11 +53,11 @@ export class FileRun implements RunRef {
 
 /** A run that cannot be read, from any source; its documents() throw its error. */
 export class BrokenRunRef implements BrokenRun {
-  readonly start: Doc = {};
   constructor(
     readonly uid: string,
     readonly location: string,
     readonly error: PackStreamError,
+    readonly start: Doc = {},
   ) {}
   records(): AsyncIterable<DocPair> {
     const err = this.error;
@@ -112,6 +113,8 @@ interface IndexEntry {
   scanId: unknown;
   time: number;
   file: string;
+  /** A run settled among several copies (with notes, or failed as E_DUPLICATE). */
+  resolved?: RunRef;
 }
 
 export class FileCatalog implements Catalog {
@@ -164,12 +167,23 @@ export class FileCatalog implements Catalog {
       }
     }
     if (opts.query) validateQuery(opts.query);
-    const entries: { file: string; time: number }[] = [];
+    // Newest first by start time (file name breaks ties), as databroker's Mongo
+    // catalogs and Tiled list runs. Only (file, time) is kept per run and the file
+    // reopened when yielded; a run settled from several copies is kept as settled.
+    const entries: { file: string; time: number; settled?: RunRef }[] = [];
     const broken: RunRef[] = [];
-    for (const file of await this.files()) {
+    const files = await this.files();
+    const copies = await this.copiesByUid(files, opts.signal);
+    for (const file of files) {
       opts.signal?.throwIfAborted();
-      const run = await openRunFile(file, this.opts.format ?? formatOfFile(file));
+      let run = await openRunFile(file, this.formatOf(file));
       if (run === null) continue;
+      const same = isBrokenRun(run) ? undefined : copies.get(run.uid);
+      if (same !== undefined) {
+        // Several files claim this run: settled once, at the first of them.
+        if (same[0] !== file) continue;
+        run = await resolveCopies(run.uid, same, (f) => this.formatOf(f));
+      }
       if (isBrokenRun(run)) {
         broken.push(run);
         continue;
@@ -183,23 +197,42 @@ export class FileCatalog implements Catalog {
         broken.push(new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e })));
         continue;
       }
-      if (matches) entries.push({ file, time: toNumber(run.start.time) ?? -Infinity });
+      if (matches) entries.push({ file, time: toNumber(run.start.time) ?? -Infinity, settled: same !== undefined ? run : undefined });
     }
     entries.sort((a, b) => b.time - a.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
     for (const e of entries) {
       opts.signal?.throwIfAborted();
-      const run = await openRunFile(e.file, this.opts.format ?? formatOfFile(e.file));
+      const run = e.settled ?? await openRunFile(e.file, this.formatOf(e.file));
       if (run !== null) yield run;
     }
     yield* broken;
+  }
+
+  private formatOf(file: string): Format | undefined {
+    return this.opts.format ?? formatOfFile(file);
+  }
+
+  /** The files of each uid that more than one file claims (a pass over the start documents only). */
+  private async copiesByUid(files: string[], signal?: AbortSignal): Promise<Map<string, string[]>> {
+    const byUid = new Map<string, string[]>();
+    for (const file of files) {
+      signal?.throwIfAborted();
+      const run = await openRunFile(file, this.formatOf(file));
+      if (run === null || isBrokenRun(run)) continue;
+      const list = byUid.get(run.uid);
+      if (list) list.push(file);
+      else byUid.set(run.uid, [file]);
+    }
+    for (const [uid, list] of byUid) if (list.length < 2) byUid.delete(uid);
+    return byUid;
   }
 
   private async buildIndex(): Promise<IndexEntry[]> {
     if (this.index) return this.index;
     const idx: IndexEntry[] = [];
     for await (const run of this.runs()) {
-      if (isBrokenRun(run)) continue;
-      idx.push({ uid: run.uid, scanId: run.start.scan_id, time: toNumber(run.start.time) ?? 0, file: run.location });
+      if (isBrokenRun(run) && run.error.code !== 'E_DUPLICATE') continue;
+      idx.push({ uid: run.uid, scanId: run.start.scan_id, time: toNumber(run.start.time) ?? 0, file: run.location, ...(run.notes || isBrokenRun(run) ? { resolved: run } : {}) });
     }
     this.index = idx;
     return idx;
@@ -214,10 +247,96 @@ export class FileCatalog implements Catalog {
       idx = idx.filter((e) => keep.has(e.uid));
     }
     const entry = resolveKey(key, idx);
+    if (entry.resolved) {
+      if (isBrokenRun(entry.resolved)) throw entry.resolved.error;
+      return entry.resolved;
+    }
     const run = await openRunFile(entry.file, this.opts.format ?? formatOfFile(entry.file));
     if (run === null || isBrokenRun(run)) throw run && isBrokenRun(run) ? run.error : new PackStreamError('E_NOT_FOUND', `run ${key} vanished`);
     return run;
   }
+}
+
+/** Whether a whole run file reads to its end; the error when it does not. */
+async function readError(file: string, format: Format): Promise<PackStreamError | undefined> {
+  try {
+    for await (const pair of readRecords(file, format, { skim: true })) void pair;
+    return undefined;
+  } catch (e) {
+    return e instanceof PackStreamError ? e : new PackStreamError('E_IO', `${file}: ${(e as Error).message}`, { subject: file, cause: e });
+  }
+}
+
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [fa, fb] = [await open(a, 'r'), await open(b, 'r')];
+  try {
+    if ((await fa.stat()).size !== (await fb.stat()).size) return false;
+    const ba = Buffer.allocUnsafe(1 << 20);
+    const bb = Buffer.allocUnsafe(1 << 20);
+    for (let pos = 0; ; pos += ba.length) {
+      const [ra, rb] = [await fa.read(ba, 0, ba.length, pos), await fb.read(bb, 0, bb.length, pos)];
+      if (ra.bytesRead !== rb.bytesRead || ba.compare(bb, 0, rb.bytesRead, 0, ra.bytesRead) !== 0) return false;
+      if (ra.bytesRead === 0) return true;
+    }
+  } finally {
+    await fa.close();
+    await fb.close();
+  }
+}
+
+/** The index of the first document where two readable run files differ, or -1 when they hold the same documents. */
+async function firstDifference(a: FileRun, b: FileRun): Promise<number> {
+  if (a.format === b.format && (await sameBytes(a.location, b.location))) return -1;
+  const ia = a.records()[Symbol.asyncIterator]();
+  const ib = b.records()[Symbol.asyncIterator]();
+  try {
+    for (let i = 0; ; i++) {
+      const [na, nb] = [await ia.next(), await ib.next()];
+      if (na.done || nb.done) return na.done && nb.done ? -1 : i;
+      if (na.value.name !== nb.value.name || !deepEqual(na.value.doc, nb.value.doc)) return i;
+    }
+  } finally {
+    await ia.return?.(undefined);
+    await ib.return?.(undefined);
+  }
+}
+
+/**
+ * One run claimed by several files (a copy left beside the original, a re-export):
+ * the readable copy is used; when several are readable they must hold the same
+ * documents, else the run fails with E_DUPLICATE naming both. The choice is
+ * noted on the run, so the export reports it.
+ */
+export async function resolveCopies(uid: string, files: string[], formatOf: (file: string) => Format | undefined): Promise<RunRef> {
+  const runs: FileRun[] = [];
+  const broken: [string, PackStreamError][] = [];
+  for (const file of files) {
+    const run = await openRunFile(file, formatOf(file));
+    const err = run === null ? new PackStreamError('E_TRUNCATED', `${file} is empty`, { subject: file }) : isBrokenRun(run) ? run.error : await readError(file, (run as FileRun).format);
+    if (err) broken.push([file, err]);
+    else runs.push(run as FileRun);
+  }
+  const all = files.join(' and ');
+  const why = broken.map(([f, e]) => `${f} is unreadable (${e.code}: ${e.message})`).join('; ');
+  if (runs.length === 0) {
+    const first = broken[0]![1];
+    return new BrokenRunRef(uid, files[0]!, new PackStreamError(first.code, `run ${uid} is in ${all}, and none can be read: ${why}`, { subject: uid, cause: first }));
+  }
+  const chosen = runs[0]!;
+  for (const other of runs.slice(1)) {
+    const at = await firstDifference(chosen, other);
+    if (at >= 0) {
+      return new BrokenRunRef(
+        uid,
+        chosen.location,
+        new PackStreamError('E_DUPLICATE', `run ${uid} is in both ${chosen.location} and ${other.location}, which differ (from document ${at + 1} on); neither was used`, { subject: uid }),
+        chosen.start,
+      );
+    }
+  }
+  const same = runs.length > 1 ? `; ${runs.slice(1).map((r) => r.location).join(' and ')} holds the same documents` : '';
+  chosen.notes = [`run ${uid} is in ${all}: ${chosen.location} was used${same}${why ? `; ${why}` : ''}`];
+  return chosen;
 }
 
 /** Python's int(): optional sign, digits with single underscores, surrounding spaces. */

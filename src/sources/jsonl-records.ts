@@ -2,14 +2,22 @@
  * Stream the records of a JSONL run file as suitcase-jsonl writes it: one
  * `[name, doc]` per line, Python's JSON dialect (NaN, Infinity, big ints).
  * A blank line is an error, as it is for databroker's reader.
+ *
+ * Lines are cut at newline bytes (a 0x0A never occurs inside a multi-byte
+ * UTF-8 sequence), so a line's chunks are joined and decoded once, however
+ * long it is: linear time, and memory a small multiple of the longest line.
+ * A line must be valid UTF-8 (Python's reader fails on anything else) and at
+ * most `maxRecordBytes` long (E_LIMIT, checked as the line grows).
  */
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
-import { parsePyJson } from '../codec/pyjson.js';
-import { isPlainDoc } from '../codec/values.js';
+import { parsePyJson, parsePyJsonRecord } from '../codec/pyjson.js';
+import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
+import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
+import { SKIM_KEYS } from './msgpack-records.js';
 
 export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
   try {
@@ -17,47 +25,107 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): A
   } catch (e) {
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
   }
+  const maxLine = opts.maxRecordBytes ?? limits.maxRecordBytes;
   const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  let parts: Buffer[] = []; // the current line's bytes so far
+  let partBytes = 0;
   let lineNo = 0;
-  const parse = (line: string): DocPair => {
+  const skim = opts.skim ? (opts.skimFields ?? SKIM_KEYS) : undefined;
+  const parse = (bytes: Buffer): DocPair => {
     lineNo++;
+    if (!isUtf8(bytes)) {
+      throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not valid UTF-8 (Python's reader cannot read it)`, { subject: path });
+    }
+    const line = bytes.toString('utf8');
     let raw = line;
     if (raw.endsWith('\r')) raw = raw.slice(0, -1);
     if (raw.trim() === '') {
       throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is blank (databroker cannot read such a file)`, { subject: path });
     }
-    let rec;
-    try {
-      rec = parsePyJson(raw);
-    } catch (e) {
-      throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });
+    const keepRaw = raw === line;
+    if (opts.lazy && !skim) {
+      const name = recordName(raw);
+      if (name !== undefined) return new LazyJsonPair(name, raw, keepRaw, path, lineNo);
     }
-    if (!Array.isArray(rec) || rec.length !== 2 || typeof rec[0] !== 'string' || !isPlainDoc(rec[1])) {
-      throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not a [name, document] pair`, { subject: path });
+    const rec = decodeLine(raw, path, lineNo, skim);
+    if (skim?.has(rec[0])) return { name: rec[0], doc: rec[1] };
+    return keepRaw ? { name: rec[0], doc: rec[1], raw, rawFormat: 'jsonl' } : { name: rec[0], doc: rec[1] };
+  };
+  const grow = (piece: Buffer) => {
+    if (partBytes + piece.length > maxLine) {
+      throw new PackStreamError('E_LIMIT', `${path}: line ${lineNo + 1} is longer than the limit of ${maxLine} bytes (--max-record-size)`, { subject: path });
     }
-    return raw === line ? { name: rec[0], doc: rec[1], raw, rawFormat: 'jsonl' } : { name: rec[0], doc: rec[1] };
+    if (piece.length > 0) parts.push(piece);
+    partBytes += piece.length;
+  };
+  const take = (): Buffer => {
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes);
+    parts = [];
+    partBytes = 0;
+    return bytes;
   };
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const text = pending + decoder.write(chunk);
     let start = 0;
     for (;;) {
-      const nl = text.indexOf('\n', start);
+      const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
-      yield parse(text.slice(start, nl));
+      grow(chunk.subarray(start, nl));
+      yield parse(take());
       start = nl + 1;
     }
-    pending = text.slice(start);
+    grow(chunk.subarray(start));
   }
-  pending += decoder.end();
-  if (pending.length > 0) {
+  if (partBytes > 0) {
     // suitcase-jsonl ends every record with a newline; a last line without
     // one was cut off while being written, unless it still parses whole.
     try {
-      yield parse(pending);
+      yield parse(take());
     } catch (e) {
       throw new PackStreamError('E_TRUNCATED', `${path} is truncated: its last line is incomplete (${(e as Error).message})`, { subject: path, cause: e });
     }
+  }
+}
+
+/** One line as a `[name, document]` pair (only some fields of the documents `skim` names). */
+function decodeLine(raw: string, path: string, lineNo: number, skim?: ReadonlyMap<string, ReadonlySet<string>>): [string, Doc] {
+  let rec;
+  try {
+    // A line that is not a simple pair is parsed whole, for the exact syntax error.
+    rec = (skim ? parsePyJsonRecord(raw, (name) => skim.get(name) ?? null) : null) ?? parsePyJson(raw);
+  } catch (e) {
+    if (e instanceof PackStreamError) throw new PackStreamError(e.code, `${path}: line ${lineNo}: ${e.message}`, { subject: path, cause: e });
+    throw new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });
+  }
+  const notPair = () => new PackStreamError('E_CORRUPT', `${path}: line ${lineNo} is not a [name, document] pair`, { subject: path });
+  if (!Array.isArray(rec) || rec.length !== 2 || typeof rec[0] !== 'string') throw notPair();
+  const doc = topLevelDoc(rec[1]);
+  if (doc === undefined) throw notPair();
+  return [rec[0], doc];
+}
+
+/** The name of a `["name", ...` line without parsing the rest; undefined when it does not start so simply. */
+function recordName(line: string): string | undefined {
+  const m = /^\["([a-z_]+)", /.exec(line);
+  return m?.[1];
+}
+
+/** A line whose document is parsed on first access (pass-through paths rarely need it). */
+class LazyJsonPair implements DocPair {
+  readonly raw: string | undefined;
+  readonly rawFormat: 'jsonl' | undefined;
+  private decoded: Doc | undefined;
+  constructor(
+    readonly name: string,
+    private readonly text: string,
+    keepRaw: boolean,
+    private readonly path: string,
+    private readonly lineNo: number,
+  ) {
+    this.raw = keepRaw ? text : undefined;
+    this.rawFormat = keepRaw ? 'jsonl' : undefined;
+  }
+  get doc(): Doc {
+    this.decoded ??= decodeLine(this.text, this.path, this.lineNo)[1];
+    return this.decoded;
   }
 }

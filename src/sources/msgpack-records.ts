@@ -1,23 +1,33 @@
 /**
  * Stream the records of a msgpack run file as suitcase-msgpack writes it:
- * `(name, doc)` arrays one after another, no framing. Reads 1 MiB at a time and
- * holds at most one record beyond that, so memory is bounded per document.
+ * `(name, doc)` arrays one after another, no framing.
+ *
+ * Memory and time: reads go into a buffer of 1 MiB, or of twice the record so
+ * far when one record is larger (so a huge record costs a few copies, not one
+ * per chunk), and a RecordScanner frames each record once, resuming where it
+ * stopped when more bytes arrive. A record whose headers claim more bytes than
+ * the file still holds is E_TRUNCATED, and one larger than `maxRecordBytes`
+ * E_LIMIT, before any buffer for it is allocated. Buffers are never reused
+ * for new data, because yielded records are views into them.
  */
 import { open } from 'node:fs/promises';
-import { Incomplete, MsgpackDecoder, measure } from '../codec/msgpack.js';
-import { isPlainDoc, type Doc } from '../codec/values.js';
+import { MsgpackDecoder, RecordScanner } from '../codec/msgpack.js';
+import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
+import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
 
 const CHUNK = 1 << 20;
+/** fs.read refuses (with a native assertion) lengths of 2 GiB and more. */
+const MAX_READ = 1 << 30;
 
-const SKIM_KEYS = new Map<string, ReadonlySet<string>>([
+/** What a scan needs of the documents it skims (others are decoded whole). */
+export const SKIM_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['event', new Set(['time', 'uid', 'descriptor'])],
   ['event_page', new Set(['time', 'uid', 'descriptor'])],
   ['datum', new Set(['resource'])],
   ['datum_page', new Set(['resource'])],
 ]);
-const skimKeys = (name: string) => SKIM_KEYS.get(name) ?? null;
 
 export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
   let fh;
@@ -26,93 +36,106 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
   } catch (e) {
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
   }
+  const maxRecord = opts.maxRecordBytes ?? limits.maxRecordBytes;
   try {
-    let buf = Buffer.alloc(0);
-    let fileOffset = 0; // file offset of buf[0]
-    let eof = false;
-    let needed = 1;
+    const size = (await fh.stat()).size;
+    const scanner = new RecordScanner();
+    let buf = Buffer.allocUnsafe(0);
+    let start = 0; // first unconsumed byte in buf
+    let end = 0; // end of the data read into buf
+    let fileOffset = 0; // file offset of buf[start]
     let index = 0;
     for (;;) {
       opts.signal?.throwIfAborted();
-      if (!eof && buf.length < needed) {
-        const want = Math.max(CHUNK, needed - buf.length);
-        const chunk = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(chunk, 0, want, fileOffset + buf.length);
-        if (bytesRead === 0) eof = true;
-        else buf = buf.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([buf, chunk.subarray(0, bytesRead)]);
-        if (!eof && buf.length < needed) continue;
-      }
-      let pos = 0;
-      needed = 1;
-      while (pos < buf.length) {
-        let end: number;
+      // Every whole record in the buffer.
+      while (start < end) {
+        let len: number;
         try {
-          end = measure(buf, pos);
+          len = scanner.scan(buf, start, end);
         } catch (e) {
-          if (e instanceof Incomplete) {
-            needed = e.needed - pos;
-            break;
-          }
-          throw corrupt(path, fileOffset + pos, e);
+          throw corrupt(path, fileOffset, e);
         }
-        const raw = buf.subarray(pos, end);
-        if (opts.lazy) {
-          const name = recordName(raw);
-          if (name === undefined) {
-            throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });
-          }
-          yield new LazyPair(name, raw, path, fileOffset + pos);
-          index++;
-          pos = end;
-          continue;
-        }
-        let rec;
-        try {
-          rec = opts.skim ? new MsgpackDecoder(raw).skimRecord(skimKeys) : new MsgpackDecoder(raw).value();
-        } catch (e) {
-          throw corrupt(path, fileOffset + pos, e);
-        }
-        if (opts.skim) {
-          if (rec === null) {
-            throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });
-          }
-          const [name, doc] = rec as [string, Doc];
-          yield SKIM_KEYS.has(name) ? { name, doc } : { name, doc, raw, rawFormat: 'msgpack' };
-          index++;
-          pos = end;
-          continue;
-        }
-        if (!Array.isArray(rec) || rec.length !== 2 || typeof rec[0] !== 'string' || !isPlainDoc(rec[1])) {
-          throw new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${fileOffset + pos} is not a (name, document) pair`, { subject: path });
-        }
-        yield { name: rec[0], doc: rec[1], raw, rawFormat: 'msgpack' };
+        if (len < 0) break;
+        const raw = buf.subarray(start, start + len);
+        yield recordPair(raw, path, fileOffset, index, opts);
         index++;
-        pos = end;
+        start += len;
+        fileOffset += len;
       }
-      buf = buf.subarray(pos);
-      fileOffset += pos;
-      if (eof) {
-        if (buf.length > 0) {
-          throw new PackStreamError('E_TRUNCATED', `${path} is truncated: ${buf.length} bytes at byte ${fileOffset} do not form a whole record`, { subject: path });
+      // More bytes: at least what the record in progress is known to need.
+      const have = end - start;
+      const need = have === 0 ? 1 : scanner.need;
+      if (have > 0) {
+        if (fileOffset + need > size) {
+          throw new PackStreamError('E_TRUNCATED', `${path} is truncated: the record at byte ${fileOffset} needs at least ${need} bytes, the file has ${size - fileOffset} left`, { subject: path });
+        }
+        if (need > maxRecord) {
+          throw new PackStreamError('E_LIMIT', `${path}: the record at byte ${fileOffset} is at least ${need} bytes, more than the limit of ${maxRecord} (--max-record-size)`, { subject: path });
+        }
+      }
+      if (buf.length - end < Math.min(CHUNK, need - have) || buf.length - end < CHUNK / 16) {
+        // Room for the record so far doubled (at least a chunk), but not past the end of the file.
+        const room = Math.min(Math.max(CHUNK, 2 * have), Math.max(size - fileOffset, have + CHUNK / 16));
+        const capacity = Math.max(need, Math.min(room, maxRecord + 1));
+        const next = Buffer.allocUnsafe(capacity);
+        buf.copy(next, 0, start, end);
+        buf = next;
+        start = 0;
+        end = have;
+      }
+      const { bytesRead } = await fh.read(buf, end, Math.min(buf.length - end, MAX_READ), fileOffset + have);
+      if (bytesRead === 0) {
+        if (have > 0) {
+          throw new PackStreamError('E_TRUNCATED', `${path} is truncated: ${have} bytes at byte ${fileOffset} do not form a whole record`, { subject: path });
         }
         return;
       }
-      if (buf.length === 0) needed = 1;
+      end += bytesRead;
     }
   } finally {
     await fh.close();
   }
 }
 
+function recordPair(raw: Buffer, path: string, offset: number, index: number, opts: ReadOptions): DocPair {
+  const notPair = () => new PackStreamError('E_CORRUPT', `${path}: record ${index} at byte ${offset} is not a (name, document) pair`, { subject: path });
+  if (opts.lazy) {
+    const name = recordName(raw);
+    if (name === undefined) throw notPair();
+    return new LazyPair(name, raw, path, offset);
+  }
+  const skim = opts.skim ? (opts.skimFields ?? SKIM_KEYS) : undefined;
+  let rec;
+  try {
+    rec = skim ? new MsgpackDecoder(raw).skimRecord((name) => skim.get(name) ?? null) : new MsgpackDecoder(raw).value();
+  } catch (e) {
+    throw corrupt(path, offset, e);
+  }
+  if (skim) {
+    if (rec === null) throw notPair();
+    const [name, doc] = rec as [string, Doc];
+    return skim.has(name) ? { name, doc } : { name, doc, raw, rawFormat: 'msgpack' };
+  }
+  if (!Array.isArray(rec) || rec.length !== 2 || typeof rec[0] !== 'string') throw notPair();
+  const doc = topLevelDoc(rec[1]);
+  if (doc === undefined) throw notPair();
+  return { name: rec[0], doc, raw, rawFormat: 'msgpack' };
+}
+
 function corrupt(path: string, offset: number, e: unknown): PackStreamError {
+  if (e instanceof PackStreamError) return new PackStreamError(e.code, `${path}: the record at byte ${offset}: ${e.message}`, { subject: path, cause: e });
   return new PackStreamError('E_CORRUPT', `${path} is not a readable msgpack run file (byte ${offset}): ${(e as Error).message}`, { subject: path, cause: e });
 }
 
 /** The name of a `(name, doc)` record, read from its first bytes. */
 function recordName(raw: Buffer): string | undefined {
   if (raw[0] !== 0x92) return undefined;
-  const d = new MsgpackDecoder(raw, 1);
-  const name = d.value();
+  let name;
+  try {
+    name = new MsgpackDecoder(raw, 1).value();
+  } catch {
+    return undefined; // e.g. invalid UTF-8: not a name, so the record is corrupt (found by fuzzing)
+  }
   return typeof name === 'string' ? name : undefined;
 }
 
@@ -134,11 +157,57 @@ class LazyPair implements DocPair {
       } catch (e) {
         throw corrupt(this.path, this.offset, e);
       }
-      if (!Array.isArray(rec) || !isPlainDoc(rec[1])) {
+      const doc = Array.isArray(rec) ? topLevelDoc(rec[1]) : undefined;
+      if (doc === undefined) {
         throw new PackStreamError('E_CORRUPT', `${this.path}: the record at byte ${this.offset} is not a (name, document) pair`, { subject: this.path });
       }
-      this.decoded = rec[1];
+      this.decoded = doc;
     }
     return this.decoded;
   }
+}
+
+/**
+ * Whole msgpack records from a stream of chunks (a network body), framed by a
+ * RecordScanner: linear in the record size, checked as the file reader checks,
+ * and capped at `maxRecordBytes` (E_LIMIT) before the buffer grows past it.
+ * Yielded records are views into buffers that are never written again.
+ */
+export async function* msgpackRecordsOf(chunks: AsyncIterable<Buffer>, where: string, maxRecord = limits.maxRecordBytes): AsyncGenerator<Buffer> {
+  const scanner = new RecordScanner();
+  let buf = Buffer.allocUnsafe(0);
+  let start = 0;
+  let end = 0;
+  let offset = 0; // stream offset of buf[start]
+  for await (const chunk of chunks) {
+    if (end + chunk.length > buf.length) {
+      const have = end - start;
+      const next = Buffer.allocUnsafe(Math.max(CHUNK, 2 * have, have + chunk.length));
+      buf.copy(next, 0, start, end);
+      buf = next;
+      start = 0;
+      end = have;
+    }
+    chunk.copy(buf, end);
+    end += chunk.length;
+    for (;;) {
+      let len: number;
+      try {
+        len = scanner.scan(buf, start, end);
+      } catch (e) {
+        throw corrupt(where, offset, e);
+      }
+      if (len < 0) {
+        if (scanner.need > maxRecord || end - start > maxRecord) {
+          throw new PackStreamError('E_LIMIT', `${where}: the record at byte ${offset} is at least ${scanner.need} bytes, more than the limit of ${maxRecord} (--max-record-size)`, { subject: where });
+        }
+        break;
+      }
+      yield buf.subarray(start, start + len);
+      start += len;
+      offset += len;
+      if (start === end) break;
+    }
+  }
+  if (end > start) throw new PackStreamError('E_TRUNCATED', `${where} ends inside a record (${end - start} bytes at byte ${offset})`, { subject: where });
 }

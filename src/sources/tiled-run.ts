@@ -25,9 +25,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { Incomplete, MsgpackDecoder, encodeRecord, measure } from '../codec/msgpack.js';
+import { MsgpackDecoder, encodeRecord } from '../codec/msgpack.js';
+import { msgpackRecordsOf } from './msgpack-records.js';
 import { parsePyJson } from '../codec/pyjson.js';
-import { isPlainDoc, pyFloat, type Doc, type Value } from '../codec/values.js';
+import { NdArray } from '../codec/ndarray.js';
+import { isPlainDoc, pyFloat, topLevelDoc, type Doc, type Value } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import type { HttpClient } from '../net/http.js';
 import { canonicalDocuments } from '../transforms/canonical.js';
@@ -290,28 +292,21 @@ export class TiledRun implements RunRef {
   /** MongoAdapter: the original documents, msgpack-streamed, one record at a time. */
   private async fetchMongoDocuments(out: RecordFile, signal?: AbortSignal): Promise<void> {
     const url = `${this.ctx.api}/documents/${encodePath(this.parts)}?fill=false`;
-    let buf: Buffer = Buffer.alloc(0);
-    for await (const chunk of this.ctx.http.stream(url, { headers: { accept: 'application/x-msgpack' }, ...(signal ? { signal } : {}) })) {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      let pos = 0;
-      for (;;) {
-        let end: number;
-        try {
-          end = measure(buf, pos);
-        } catch (e) {
-          if (e instanceof Incomplete) break;
-          throw new PackStreamError('E_CORRUPT', `${this.location}: the documents stream is not msgpack: ${(e as Error).message}`, { subject: this.location });
-        }
-        const rec = new MsgpackDecoder(buf, pos, end).value();
-        pos = end;
-        if (!isPlainDoc(rec) || typeof rec.name !== 'string' || !isPlainDoc(rec.doc)) {
-          throw new PackStreamError('E_CORRUPT', `${this.location}: a documents record is not {name, doc}`, { subject: this.location });
-        }
-        await out.write(rec.name, rec.doc);
+    const where = `${this.location}: the documents stream`;
+    const body = this.ctx.http.stream(url, { headers: { accept: 'application/x-msgpack' }, ...(signal ? { signal } : {}) });
+    for await (const raw of msgpackRecordsOf(body, where)) {
+      let rec;
+      try {
+        rec = new MsgpackDecoder(raw).value();
+      } catch (e) {
+        throw new PackStreamError(e instanceof PackStreamError ? e.code : 'E_CORRUPT', `${where}: ${(e as Error).message}`, { subject: this.location, cause: e });
       }
-      buf = buf.subarray(pos);
+      const doc = isPlainDoc(rec) ? topLevelDoc(rec.doc) : undefined;
+      if (!isPlainDoc(rec) || typeof rec.name !== 'string' || doc === undefined) {
+        throw new PackStreamError('E_CORRUPT', `${this.location}: a documents record is not {name, doc}`, { subject: this.location });
+      }
+      await out.write(rec.name, doc);
     }
-    if (buf.length) throw new PackStreamError('E_TRUNCATED', `${this.location}: the documents stream ends inside a record`, { subject: this.location });
     this.ctx.rebuilt.delete(this.uid);
   }
 
@@ -319,26 +314,29 @@ export class TiledRun implements RunRef {
   private async rebuild(out: RecordFile, signal?: AbortSignal): Promise<void> {
     await out.write('start', this.start);
     const streams = await children(this.ctx, this.parts, signal);
-    const perStream: { name: string; descs: Doc[]; external: ExternalKey[]; partNames: string[] }[] = [];
+    const perStream: { name: string; descs: Doc[]; external: ExternalKey[]; internalArrays: NodeMeta[]; partNames: string[] }[] = [];
     for (const s of streams) {
       if (s.structure_family !== 'container') continue;
       const descs = descriptorsOf(s.metadata, s.id, this.uid);
       const parts = await children(this.ctx, [...this.parts, s.id], signal);
       const dataKeys = (s.metadata.data_keys as Doc) ?? {};
       const external: ExternalKey[] = [];
+      const internalArrays: NodeMeta[] = [];
       const events = Number(((s.metadata as Doc).num_events as number | undefined) ?? NaN);
       for (const p of parts) {
         if (p.id === 'internal') continue;
         const dk = dataKeys[p.id];
         if (!(isPlainDoc(dk) && dk.external)) {
-          throw new PackStreamError('E_UNSUPPORTED', `run ${this.uid}: stream ${s.id} keeps data key ${p.id} in an array node of its own; reading such internal arrays is not supported yet`, { subject: this.uid });
+          // An array of more than 16 elements per event, in an array node of its own.
+          internalArrays.push(p);
+          continue;
         }
         const nodePath = [...this.parts, s.id, p.id];
         const node = nodeOf(await getPy(this.ctx, `/metadata/${encodePath(nodePath)}?include_data_sources=true`, signal));
         const n = node.data_sources?.[0]?.structure?.shape?.[0] ?? node.structure?.shape?.[0] ?? events;
         external.push(externalDocs(this.uid, String(descs[0]!.uid), p.id, node, Number(n), nodePath));
       }
-      perStream.push({ name: s.id, descs, external, partNames: parts.map((p) => p.id) });
+      perStream.push({ name: s.id, descs, external, internalArrays, partNames: parts.map((p) => p.id) });
       for (const d of descs) await out.write('descriptor', d);
     }
     for (const s of perStream) {
@@ -372,7 +370,7 @@ export class TiledRun implements RunRef {
     } else {
       for (const s of perStream) {
         if (!s.partNames.includes('internal')) continue;
-        await this.eventsFromTable(out, s.name, s.descs, addExternal, signal);
+        await this.eventsFromTable(out, s.name, s.descs, await this.arrayColumns(s.name, s.internalArrays, signal), addExternal, signal);
       }
       this.ctx.rebuilt.set(this.uid, 'tables');
     }
@@ -405,9 +403,38 @@ export class TiledRun implements RunRef {
     await handle(rest + decoder.decode());
   }
 
-  private async eventsFromTable(out: RecordFile, stream: string, descs: Doc[], addExternal: (stream: string, ev: Doc) => Doc, signal?: AbortSignal): Promise<void> {
+  /**
+   * Internal arrays kept in array nodes of their own (the json-seq exporter merges
+   * them into its events; the table path reads them here): the node's bytes
+   * (`application/octet-stream`, C order) split into one `tolist()` value per row.
+   */
+  private async arrayColumns(stream: string, nodes: NodeMeta[], signal?: AbortSignal): Promise<Map<string, Value[]>> {
+    const out = new Map<string, Value[]>();
+    for (const node of nodes) {
+      const nodePath = [...this.parts, stream, node.id];
+      const st = node.structure as { shape: number[]; data_type: { endianness: string; kind: string; itemsize: number } } | null | undefined;
+      if (!st?.data_type || !Array.isArray(st.shape) || st.shape.length === 0) {
+        throw new PackStreamError('E_UNSUPPORTED', `run ${this.uid}: array node ${stream}/${node.id} has no plain array structure`, { subject: this.uid });
+      }
+      const order = st.data_type.endianness === 'big' ? '>' : st.data_type.endianness === 'little' ? '<' : '|';
+      const dtype = `${order}${st.data_type.kind}${st.data_type.itemsize}`;
+      const bytes = await this.ctx.http.getBuffer(`${this.ctx.api}/array/full/${encodePath(nodePath)}?format=application/octet-stream`, { headers: { accept: 'application/octet-stream' }, maxBytes: 2 ** 31, ...(signal ? { signal } : {}) });
+      const [rows, ...rest] = st.shape;
+      const rowBytes = rest.reduce((a, b) => a * b, 1) * st.data_type.itemsize;
+      if (bytes.length !== rows! * rowBytes) {
+        throw new PackStreamError('E_HTTP', `run ${this.uid}: array node ${stream}/${node.id} sent ${bytes.length} bytes, its shape needs ${rows! * rowBytes}`, { subject: this.uid });
+      }
+      const values: Value[] = [];
+      for (let i = 0; i < rows!; i++) values.push(new NdArray(dtype, rest, Buffer.from(bytes.subarray(i * rowBytes, (i + 1) * rowBytes))).toJsonValue());
+      out.set(node.id, values);
+    }
+    return out;
+  }
+
+  private async eventsFromTable(out: RecordFile, stream: string, descs: Doc[], arrays: Map<string, Value[]>, addExternal: (stream: string, ev: Doc) => Doc, signal?: AbortSignal): Promise<void> {
     const url = `${this.ctx.api}/table/full/${encodePath([...this.parts, stream, 'internal'])}?format=application/vnd.apache.arrow.file`;
     const bytes = await this.ctx.http.getBuffer(url, { headers: { accept: 'application/vnd.apache.arrow.file' }, maxBytes: 2 ** 31, ...(signal ? { signal } : {}) });
+    let index = 0;
     for (const row of readArrowRows(bytes)) {
       const sn = Number(row.get('seq_num'));
       const time = row.get('time') as Value;
@@ -420,6 +447,12 @@ export class TiledRun implements RunRef {
         data[k] = v;
         ts[k] = row.get(`ts_${k}`) ?? time;
       }
+      // Rows of an array node follow the table's rows (seq_num order), as the exporter assumes.
+      for (const [k, col] of arrays) {
+        data[k] = col[index] ?? null;
+        ts[k] = row.get(`ts_${k}`) ?? time;
+      }
+      index++;
       await out.write('event', addExternal(stream, { seq_num: sn, time: typeof time === 'number' ? pyFloat(time) : time, uid: `event-${String(desc.uid)}-${sn}`, descriptor: desc.uid!, data, timestamps: ts }));
     }
   }

@@ -24,6 +24,7 @@ import { PackStreamError } from '../errors.js';
 import type { DocPair, ReadOptions } from '../types.js';
 import { Heap } from './heap.js';
 import { canonicalEventPageDescriptor } from '../codec/msgpack.js';
+import { canonicalEventPageDescriptorJson } from '../codec/pyjson.js';
 import {
   chunkDatumRows,
   datumAsRow,
@@ -281,8 +282,11 @@ export async function* canonicalDocuments(open: OpenRecords, opts: ReadOptions &
     if (s.eventsSorted) {
       for await (const pair of open({ ...opts, lazy: true })) {
         if (pair.name !== 'event' && pair.name !== 'event_page') continue;
-        // Fast path: a canonical one-row page passes as bytes, never decoded.
-        const fast = pair.name === 'event_page' && pair.rawFormat === 'msgpack' && Buffer.isBuffer(pair.raw) ? canonicalEventPageDescriptor(pair.raw) : undefined;
+        // Fast path: a canonical one-row page passes as bytes (or text), never decoded.
+        const fast = pair.name !== 'event_page' ? undefined
+          : pair.rawFormat === 'msgpack' && Buffer.isBuffer(pair.raw) ? canonicalEventPageDescriptor(pair.raw)
+          : pair.rawFormat === 'jsonl' && typeof pair.raw === 'string' ? canonicalEventPageDescriptorJson(pair.raw)
+          : undefined;
         if (fast !== undefined) {
           if (wanted.has(fast)) yield pair;
         } else if (wanted.has(str(pair.doc.descriptor) ?? '')) {

@@ -23,7 +23,7 @@ import { PackStreamError } from '../errors.js';
 import type { Handler } from '../handlers/types.js';
 import type { DocPair } from '../types.js';
 import { HandlerRegistry, READABLE_SPECS } from './handlers.js';
-import { checkedResourcePath } from './resources.js';
+import { checkedResourcePath, forEachDatumFile } from './resources.js';
 import { checkExternalPath } from './safe-names.js';
 import { datumAsRow, eventAsRow, packEventPage, unpackDatumPage, unpackEventPage, type EventRow } from './pages.js';
 
@@ -170,8 +170,8 @@ export class DatumFiller {
           throw new PackStreamError('E_NO_HANDLER', `pack-stream cannot read ${spec} data (built-in readers: ${READABLE_SPECS.join(', ')}); load a reader with --handler ${spec}=./my-handler.js, or map the spec onto a built-in with --handler ${spec}=BUILTIN`, { subject: spec });
         }
         // Built-in readers open what their templates make of the kwargs: it must stay inside the root.
-        if (this.registry.isBuiltin(spec)) for (const f of await h.filesForDatum(datum.kwargs)) checkExternalPath(f, res.mappedRoot);
-        const v = await h.read(datum.kwargs, this.opts.signal ? { signal: this.opts.signal } : {});
+        if (this.registry.isBuiltin(spec)) await forEachDatumFile(h.filesForDatum(datum.kwargs), this.registry.limits.filesPerDatum, (f) => checkExternalPath(f, res.mappedRoot));
+        const v = await h.read(datum.kwargs, { maxBytes: this.registry.limits.datumBytes, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
         this.opts.onDatum?.(bytesOf(v));
         return v;
       } catch (e) {

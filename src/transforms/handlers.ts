@@ -13,9 +13,10 @@
 import { isPlainDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { BUILTIN_HANDLERS, READABLE_SPECS } from '../handlers/builtin.js';
-import type { FileLister, Handler, HandlerFactory } from '../handlers/types.js';
+import { DEFAULT_LIMITS, type FileLister, type Handler, type HandlerFactory, type HandlerLimits } from '../handlers/types.js';
 
-export type { FileLister, Handler, HandlerFactory, ReadContext } from '../handlers/types.js';
+export type { FileList, FileLister, Handler, HandlerFactory, HandlerLimits, ReadContext } from '../handlers/types.js';
+export { DEFAULT_LIMITS };
 /** @deprecated the factories now build full handlers; kept for the 0.1 API. */
 export type ListerFactory = HandlerFactory;
 /** Every built-in handler by spec (listing for all, reading for READABLE_SPECS). */
@@ -25,6 +26,12 @@ export { BUILTIN_HANDLERS, READABLE_SPECS };
 export class HandlerRegistry {
   private readonly rules = new Map<string, HandlerFactory>(Object.entries(BUILTIN_HANDLERS));
   private readonly aliases = new Map<string, string>();
+  /** Bounds on file lists and datum reads (DEFAULT_LIMITS unless given). */
+  readonly limits: Readonly<HandlerLimits>;
+
+  constructor(limits: Partial<HandlerLimits> = {}) {
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...limits });
+  }
 
   /** `--handler SPEC=BUILTIN`. */
   alias(spec: string, builtin: string): void {
@@ -59,7 +66,7 @@ export class HandlerRegistry {
     }
     const rk = isPlainDoc(resource.resource_kwargs) ? resource.resource_kwargs : {};
     try {
-      return f(filePath, rk);
+      return f(filePath, rk, this.limits);
     } catch (e) {
       if (e instanceof PackStreamError) throw new PackStreamError(e.code, `resource ${String(resource.uid)} (spec ${spec}): ${e.message}`, { subject: String(resource.uid), cause: e });
       throw new PackStreamError('E_HANDLER', `resource ${String(resource.uid)} (spec ${spec}): the handler failed to start: ${(e as Error).message ?? String(e)}`, { subject: String(resource.uid), cause: e });

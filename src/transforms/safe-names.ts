@@ -94,6 +94,18 @@ export function checkPathText(p: string, what: string): string {
 }
 
 /**
+ * Refuse intake template markers (`{{`, `{%`) in a string that goes into a
+ * catalog.yml: intake renders them when it opens the catalog, and its
+ * templates can read the environment and run shell commands.
+ */
+export function checkNoTemplate(s: string, what: string): string {
+  if (/\{\{|\{%/.test(s)) {
+    throw new PackStreamError('E_UNSAFE_PATH', `${what} ${quoted(s)} holds an intake template marker ('{{' or '{%'), which intake would render when opening the pack, so it is refused`, { subject: printable(s) });
+  }
+  return s;
+}
+
+/**
  * Whether `p` lies strictly inside `root`, comparing the paths as written
  * (`.` and `..` resolved lexically, relative paths against the same working
  * directory). `root` itself is not inside.

@@ -149,7 +149,7 @@ export async function startTiled(python: string, opts: TiledServerOptions = {}):
 
 export interface LoadedRun {
   uid: string;
-  key: 'count_scalar' | 'scan_baseline' | 'count_npy' | 'scan_hdf5';
+  key: 'count_scalar' | 'scan_baseline' | 'count_npy' | 'scan_hdf5' | 'count_array';
   scan_id: number;
 }
 

@@ -13,9 +13,11 @@ t.test('a loaded Tiled server, with and without the json-seq exporter', { skip: 
     const server = await startTiled(python as string, { exporter });
     t.teardown(() => server.stop());
     const runs = loadRuns(server, { points: 3 });
-    t.same(runs.map((r) => r.key), ['count_scalar', 'scan_baseline', 'count_npy', 'scan_hdf5']);
+    t.same(runs.map((r) => r.key), ['count_scalar', 'scan_baseline', 'count_npy', 'scan_hdf5', 'count_array']);
     const search = await tiledJson(server, '/api/v1/search/?page[limit]=10');
-    t.equal((search.meta as { count: number }).count, 4, 'four runs listed');
+    t.equal((search.meta as { count: number }).count, 5, 'five runs listed');
+    const arr = await tiledJson(server, `/api/v1/search/${runs[4]!.uid}/primary`);
+    t.same((arr.data as { id: string }[]).map((d) => d.id).sort(), ['internal', 'spectrum'], 'a long array gets a node of its own');
     const root = (await (await fetch(`${server.url}/api/v1/`)).json()) as { formats: Record<string, string[]> };
     t.equal(root.formats.BlueskyRun?.includes('application/json-seq') ?? false, exporter, 'json-seq offered only with the exporter');
     const base = await tiledJson(server, `/api/v1/search/${runs[1]!.uid}`);
