@@ -16,7 +16,7 @@
  * counted, not checked: they travel separately. Packs carry no checksums yet;
  * when they do, copied files are compared here.
  */
-import { glob, readdir, readFile, stat } from 'node:fs/promises';
+import { glob, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { describeError, errorCode, PackStreamError } from '../errors.js';
@@ -27,6 +27,10 @@ import { HandlerRegistry } from '../transforms/handlers.js';
 import type { Format } from '../types.js';
 import { isInside, quoted } from '../transforms/safe-names.js';
 import { EVENT_FIELDS, RunFiles } from './inspect.js';
+import { readRegularText } from '../sources/regular-file.js';
+
+/** A manifest chunk lists paths, 10,000 by default; one larger than this is refused. */
+const MAX_MANIFEST_BYTES = 1024 * 1024 * 1024;
 
 export type VerifyProblemKind =
   | 'bad-catalog' //          catalog.yml missing, unreadable, or without a file-based source
@@ -183,7 +187,7 @@ class Verifier {
 
   async manifestLines(name: string): Promise<string[]> {
     try {
-      return (await readFile(path.join(this.dir, name), 'utf8')).split(/\r?\n/).filter((l) => l !== '');
+      return (await readRegularText(path.join(this.dir, name), 'manifest', MAX_MANIFEST_BYTES)).split(/\r?\n/).filter((l) => l !== '');
     } catch (e) {
       this.problem('bad-manifest', name, `${name} cannot be read: ${(e as Error).message}`);
       return [];

@@ -6,12 +6,12 @@
  * folder, and intake's `{{ CATALOG_DIR }}` template is expanded.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { PackStreamError } from '../errors.js';
 import type { Format } from '../types.js';
 import { FileCatalog } from './file-catalog.js';
+import { readRegularText } from './regular-file.js';
 
 export const MSGPACK_DRIVER = 'bluesky-msgpack-catalog';
 export const JSONL_DRIVER = 'bluesky-jsonl-catalog';
@@ -34,6 +34,9 @@ export interface CatalogSourceEntry {
   file: string;
 }
 
+/** Catalog YAML files are small; a larger one is refused rather than read. */
+const MAX_YAML_BYTES = 64 * 1024 * 1024;
+
 /** Load a YAML file the way PyYAML's safe_load reads it (YAML 1.1 scalars). */
 /** The yaml library's error as one line that ends with the offending line and its text, not a dangling `column 6:`. */
 function yamlErrorLine(e: unknown, text: string): string {
@@ -47,8 +50,9 @@ function yamlErrorLine(e: unknown, text: string): string {
 export async function loadYamlFile(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularText(file, 'catalog file', MAX_YAML_BYTES);
   } catch (e) {
+    if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_NO_SOURCE', `cannot read ${file}: ${(e as Error).message}`, { subject: file, cause: e });
   }
   try {

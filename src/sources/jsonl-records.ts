@@ -11,22 +11,24 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { parsePyJson, parsePyJsonRecord } from '../codec/pyjson.js';
 import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
 import { SKIM_KEYS } from './msgpack-records.js';
+import { openRegular } from './regular-file.js';
 
 export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
+  let fh;
   try {
-    await access(path);
+    fh = await openRegular(path, 'run file');
   } catch (e) {
+    if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
   }
   const maxLine = opts.maxRecordBytes ?? limits.maxRecordBytes;
-  const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const stream = createReadStream(path, { fd: fh, highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
   let parts: Buffer[] = []; // the current line's bytes so far
   let partBytes = 0;
   let lineNo = 0;

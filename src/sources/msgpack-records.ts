@@ -10,12 +10,12 @@
  * E_LIMIT, before any buffer for it is allocated. Buffers are never reused
  * for new data, because yielded records are views into them.
  */
-import { open } from 'node:fs/promises';
 import { MsgpackDecoder, RecordScanner } from '../codec/msgpack.js';
 import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
+import { openRegular } from './regular-file.js';
 
 const CHUNK = 1 << 20;
 /** fs.read refuses (with a native assertion) lengths of 2 GiB and more. */
@@ -32,8 +32,9 @@ export const SKIM_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
   let fh;
   try {
-    fh = await open(path, 'r');
+    fh = await openRegular(path, 'run file');
   } catch (e) {
+    if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
   }
   const maxRecord = opts.maxRecordBytes ?? limits.maxRecordBytes;
