@@ -14,7 +14,7 @@ import { canonicalDocuments } from '../transforms/canonical.js';
 import { matchQuery, validateQuery } from '../transforms/query.js';
 import type { Catalog, DocPair, Format, ReadOptions, RunRef } from '../types.js';
 import { readJsonlRecords } from './jsonl-records.js';
-import { readMsgpackRecords } from './msgpack-records.js';
+import { readMsgpackRecords, readWholeRunFile } from './msgpack-records.js';
 
 export function formatOfFile(file: string): Format | undefined {
   if (file.endsWith('.msgpack')) return 'msgpack';
@@ -22,8 +22,9 @@ export function formatOfFile(file: string): Format | undefined {
   return undefined;
 }
 
-export function readRecords(file: string, format: Format, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
-  return format === 'msgpack' ? readMsgpackRecords(file, opts) : readJsonlRecords(file, opts);
+/** `whole`: the file's bytes when already read (readWholeRunFile), so the file is not read again. */
+export function readRecords(file: string, format: Format, opts: ReadOptions = {}, whole?: Promise<Buffer | null>): AsyncGenerator<DocPair> {
+  return format === 'msgpack' ? readMsgpackRecords(file, opts, whole) : readJsonlRecords(file, opts, whole);
 }
 
 /** A run whose file could not be opened or whose start could not be read. */
@@ -46,8 +47,10 @@ export class FileRun implements RunRef {
   records(opts: ReadOptions = {}): AsyncIterable<DocPair> {
     return readRecords(this.location, this.format, opts);
   }
+  /** Canonical order reads the file several times: a small one is read once, for all passes. */
   documents(opts: ReadOptions = {}): AsyncIterable<DocPair> {
-    return canonicalDocuments((o) => this.records(o), { ...opts, location: this.location });
+    let whole: Promise<Buffer | null> | undefined;
+    return canonicalDocuments((o) => readRecords(this.location, this.format, o, (whole ??= readWholeRunFile(this.location))), { ...opts, location: this.location });
   }
 }
 

@@ -10,25 +10,19 @@
  * most `maxRecordBytes` long (E_LIMIT, checked as the line grows).
  */
 import { isUtf8 } from 'node:buffer';
-import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { parsePyJson, parsePyJsonRecord } from '../codec/pyjson.js';
 import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
-import { SKIM_KEYS } from './msgpack-records.js';
-import { openRegular } from './regular-file.js';
+import { openRunFileHandle, SKIM_KEYS } from './msgpack-records.js';
 
-export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
-  let fh;
-  try {
-    fh = await openRegular(path, 'run file');
-  } catch (e) {
-    if (e instanceof PackStreamError) throw e;
-    throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
-  }
+/** `whole`, when given and not null, is the file's bytes (readWholeRunFile): lines are cut from it. */
+export async function* readJsonlRecords(path: string, opts: ReadOptions = {}, whole?: Promise<Buffer | null>): AsyncGenerator<DocPair> {
+  const bytes = whole ? await whole : null;
+  const fh = bytes ? null : await openRunFileHandle(path);
   const maxLine = opts.maxRecordBytes ?? limits.maxRecordBytes;
-  const stream = createReadStream(path, { fd: fh, highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
   let parts: Buffer[] = []; // the current line's bytes so far
   let partBytes = 0;
   let lineNo = 0;
@@ -66,16 +60,21 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): A
     partBytes = 0;
     return bytes;
   };
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
-      if (nl < 0) break;
-      grow(chunk.subarray(start, nl));
-      yield parse(take());
-      start = nl + 1;
+  try {
+    for await (const chunk of bytes ? [bytes] : chunksOf(fh!, opts.signal)) {
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf(0x0a, start);
+        if (nl < 0) break;
+        grow(chunk.subarray(start, nl));
+        yield parse(take());
+        start = nl + 1;
+        if ((lineNo & 1023) === 0) opts.signal?.throwIfAborted();
+      }
+      grow(chunk.subarray(start));
     }
-    grow(chunk.subarray(start));
+  } finally {
+    await fh?.close();
   }
   if (partBytes > 0) {
     // suitcase-jsonl ends every record with a newline; a last line without
@@ -87,6 +86,25 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}): A
     }
   }
 }
+
+/**
+ * The file in fresh chunks of 1 MiB (a line's parts may span chunks, so none is
+ * reused), read up to the size at open: no read only to find the end.
+ */
+async function* chunksOf(fh: FileHandle, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const size = (await fh.stat()).size;
+  let pos = 0;
+  while (pos < size) {
+    signal?.throwIfAborted();
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - pos));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return; // shrank since opened
+    pos += bytesRead;
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+  }
+}
+
+const CHUNK = 1 << 20;
 
 /** One line as a `[name, document]` pair (only some fields of the documents `skim` names). */
 function decodeLine(raw: string, path: string, lineNo: number, skim?: ReadonlyMap<string, ReadonlySet<string>>): [string, Doc] {

@@ -2,10 +2,12 @@
  * Stream the records of a msgpack run file as suitcase-msgpack writes it:
  * `(name, doc)` arrays one after another, no framing.
  *
- * Memory and time: reads go into a buffer of 1 MiB, or of twice the record so
- * far when one record is larger (so a huge record costs a few copies, not one
- * per chunk), and a RecordScanner frames each record once, resuming where it
- * stopped when more bytes arrive. A record whose headers claim more bytes than
+ * Memory and time: a small file is read whole in one read sized to it (and,
+ * through `readWholeRunFile`, once for every pass of canonical order); a larger
+ * one in reads of 1 MiB, or of twice the record so far when one record is
+ * larger (so a huge record costs a few copies, not one per chunk), never past
+ * the size the file had when opened. A RecordScanner frames each record once,
+ * resuming where it stopped when more bytes arrive. A record whose headers claim more bytes than
  * the file still holds is E_TRUNCATED, and one larger than `maxRecordBytes`
  * E_LIMIT, before any buffer for it is allocated. Buffers are never reused
  * for new data, because yielded records are views into them.
@@ -15,6 +17,7 @@ import { topLevelDoc, type Doc } from '../codec/values.js';
 import { PackStreamError } from '../errors.js';
 import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
+import type { FileHandle } from 'node:fs/promises';
 import { openRegular } from './regular-file.js';
 
 const CHUNK = 1 << 20;
@@ -29,21 +32,57 @@ export const SKIM_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['datum_page', new Set(['resource'])],
 ]);
 
-export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DocPair> {
-  let fh;
+/**
+ * A run file's bytes, read in one read sized to the file, when it holds at most
+ * `maxBytes` (null when larger: such files are streamed). Canonical order reads
+ * a run several times; a small file read once serves every pass. Open errors
+ * are worded as the readers word them.
+ */
+export async function readWholeRunFile(path: string, maxBytes = WHOLE_FILE): Promise<Buffer | null> {
+  const fh = await openRunFileHandle(path);
   try {
-    fh = await openRegular(path, 'run file');
+    const size = (await fh.stat()).size;
+    if (size > maxBytes) return null;
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await fh.read(buf, got, size - got, got);
+      if (bytesRead === 0) break; // shrank since the stat: the readers report what is missing
+      got += bytesRead;
+    }
+    return got === size ? buf : buf.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Files up to this size are read whole, once for all passes (see readWholeRunFile). */
+export const WHOLE_FILE = 4 << 20;
+
+export async function openRunFileHandle(path: string): Promise<FileHandle> {
+  try {
+    return await openRegular(path, 'run file');
   } catch (e) {
     if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
   }
+}
+
+/**
+ * `whole`, when given and not null, is the file's bytes (readWholeRunFile):
+ * records are framed from it and the file is not opened again.
+ */
+export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}, whole?: Promise<Buffer | null>): AsyncGenerator<DocPair> {
+  const bytes = whole ? await whole : null;
+  const fh = bytes ? null : await openRunFileHandle(path);
   const maxRecord = opts.maxRecordBytes ?? limits.maxRecordBytes;
   try {
-    const size = (await fh.stat()).size;
+    // Reads stop at the size at open: a file that grows meanwhile is read as it was.
+    const size = bytes ? bytes.length : (await fh!.stat()).size;
     const scanner = new RecordScanner();
-    let buf = Buffer.allocUnsafe(0);
+    let buf = bytes ?? Buffer.allocUnsafe(0);
     let start = 0; // first unconsumed byte in buf
-    let end = 0; // end of the data read into buf
+    let end = buf.length; // end of the data read into buf
     let fileOffset = 0; // file offset of buf[start]
     let index = 0;
     for (;;) {
@@ -57,6 +96,10 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
           throw corrupt(path, fileOffset, e);
         }
         if (len < 0) break;
+        if (len > maxRecord) {
+          // whole in memory (a small file read at once), yet still beyond the limit
+          throw new PackStreamError('E_LIMIT', `${path}: the record at byte ${fileOffset} is at least ${len} bytes, more than the limit of ${maxRecord} (--max-record-size)`, { subject: path });
+        }
         const raw = buf.subarray(start, start + len);
         yield recordPair(raw, path, fileOffset, index, opts);
         index++;
@@ -65,6 +108,7 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
       }
       // More bytes: at least what the record in progress is known to need.
       const have = end - start;
+      const unread = size - fileOffset - have;
       const need = have === 0 ? 1 : scanner.need;
       if (have > 0) {
         if (fileOffset + need > size) {
@@ -74,17 +118,25 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
           throw new PackStreamError('E_LIMIT', `${path}: the record at byte ${fileOffset} is at least ${need} bytes, more than the limit of ${maxRecord} (--max-record-size)`, { subject: path });
         }
       }
-      if (buf.length - end < Math.min(CHUNK, need - have) || buf.length - end < CHUNK / 16) {
-        // Room for the record so far doubled (at least a chunk), but not past the end of the file.
-        const room = Math.min(Math.max(CHUNK, 2 * have), Math.max(size - fileOffset, have + CHUNK / 16));
-        const capacity = Math.max(need, Math.min(room, maxRecord + 1));
-        const next = Buffer.allocUnsafe(capacity);
+      if (unread <= 0 || !fh) {
+        if (have > 0) {
+          throw new PackStreamError('E_TRUNCATED', `${path} is truncated: ${have} bytes at byte ${fileOffset} do not form a whole record`, { subject: path });
+        }
+        return;
+      }
+      // The next read: a chunk, or the record so far again (doubling: a huge record
+      // costs a few copies, not one per chunk), at least what it needs, never past
+      // the size at open, and never a buffer beyond the record limit.
+      let want = Math.min(unread, Math.max(CHUNK, have), maxRecord + 1 - have);
+      want = Math.max(want, Math.min(unread, need - have));
+      if (buf.length - end < want) {
+        const next = Buffer.allocUnsafe(have + want);
         buf.copy(next, 0, start, end);
         buf = next;
         start = 0;
         end = have;
       }
-      const { bytesRead } = await fh.read(buf, end, Math.min(buf.length - end, MAX_READ), fileOffset + have);
+      const { bytesRead } = await fh.read(buf, end, Math.min(buf.length - end, unread, MAX_READ), fileOffset + have);
       if (bytesRead === 0) {
         if (have > 0) {
           throw new PackStreamError('E_TRUNCATED', `${path} is truncated: ${have} bytes at byte ${fileOffset} do not form a whole record`, { subject: path });
@@ -94,7 +146,7 @@ export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}):
       end += bytesRead;
     }
   } finally {
-    await fh.close();
+    await fh?.close();
   }
 }
 
