@@ -6,7 +6,8 @@ import type { Writable } from 'node:stream';
 import { DirectorySink } from './directory-sink.js';
 import { DocumentStreamSink } from './document-stream-sink.js';
 import type { PackSink } from './sink.js';
-import { TarSink, type StreamSinkOptions } from './tar-sink.js';
+import type { StreamSinkOptions } from './stream-sink.js';
+import { TarSink } from './tar-sink.js';
 
 export interface SinkChoice extends StreamSinkOptions {
   /** Write a tar to this file instead of DEST. */

@@ -15,25 +15,15 @@
  * If the reader goes away, every later call fails with one E_IO error
  * (`broken`), which the exporter turns into a stop.
  */
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { PackStreamError } from '../errors.js';
 import { safeEntryParts } from '../sources/tar-extract.js';
-import { ByteOut } from './byte-out.js';
-import type { PackSink, RunFileWriter } from './sink.js';
-import { DEFAULT_SPOOL_CAP, Spool } from './spool.js';
+import type { Spool } from './spool.js';
+import { StreamSink, fileTarget, type StreamSinkOptions, type StreamTargetOptions } from './stream-sink.js';
 
-export interface StreamSinkOptions {
-  /** Bytes of a run held in memory before it is spooled to a temporary file. */
-  spoolCap?: number;
-  /** Where spool files go (default: the OS temporary directory). */
-  tmpDir?: string;
-  /** The directory catalog.yml names as the pack's place (where the tar will be extracted); default: the working directory. */
-  packPath?: string;
-}
+export { partialFile, type StreamSinkOptions } from './stream-sink.js';
 
 /** ustar's size field holds up to 8 GiB - 1 in octal; beyond that the size goes in a pax record. */
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
@@ -42,38 +32,25 @@ const READ_CHUNK = 1024 * 1024;
 type Header = Partial<tar.Header> & { name: string; pax?: Record<string, string> };
 type EntrySink = ReturnType<tar.Pack['entry']>;
 
-export class TarSink implements PackSink {
+export class TarSink extends StreamSink {
   readonly wholePack = true;
   readonly packPath: string;
-  private out!: ByteOut;
   private readonly pack = tar.pack();
   private pumping: Promise<void> | null = null;
-  /** Entries are written one after another: each call chains on the last. */
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly mtime = new Date();
 
-  /** `target` is a stream (stdout) or opens one when the sink opens (a file). */
-  constructor(
-    private readonly target: Writable | (() => Promise<Writable>),
-    readonly location: string,
-    private readonly opts: StreamSinkOptions & { closeStream?: boolean; onFinish?: () => Promise<void>; onAbort?: () => Promise<void> } = {},
-  ) {
+  constructor(target: ConstructorParameters<typeof StreamSink>[0], location: string, opts: StreamTargetOptions = {}) {
+    super(target, location, opts);
     this.packPath = path.resolve(opts.packPath ?? '.');
   }
 
   /** A tar written to `file` (via `file.partial`, renamed when the archive is whole). */
   static toFile(file: string, opts: StreamSinkOptions = {}): TarSink {
-    const f = partialFile(file);
-    return new TarSink(f.open, f.file, { ...opts, closeStream: true, onFinish: f.commit, onAbort: f.remove });
+    const f = fileTarget(file, opts);
+    return new TarSink(f.target, f.location, f.opts);
   }
 
-  get broken(): PackStreamError | null {
-    return this.out?.broken ?? null;
-  }
-
-  async open(): Promise<void> {
-    const stream = typeof this.target === 'function' ? await this.target() : this.target;
-    this.out = new ByteOut(stream, this.location);
+  protected override opened(): void {
     this.pumping = this.pump();
     // Failures surface through `broken` and the next call; this keeps an early one from being unhandled.
     this.pumping.catch(() => {});
@@ -87,15 +64,6 @@ export class TarSink implements PackSink {
       this.pack.destroy(this.out.broken ?? (e as Error));
       throw this.out.broken ?? e;
     }
-  }
-
-  private exclusive<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
-      if (this.broken) throw this.broken;
-      return job();
-    });
-    this.queue = run.catch(() => {});
-    return run;
   }
 
   private header(name: string, size: number): Header {
@@ -162,23 +130,8 @@ export class TarSink implements PackSink {
     return written;
   }
 
-  async openRunFile(name: string): Promise<RunFileWriter> {
-    if (this.broken) throw this.broken;
-    const spool = new Spool(this.opts.spoolCap ?? DEFAULT_SPOOL_CAP, this.opts.tmpDir);
-    return {
-      write: async (parts) => {
-        if (this.broken) throw this.broken;
-        await spool.write(parts);
-      },
-      commit: async () => {
-        try {
-          await this.exclusive(() => this.entry(name, spool.size, spool.read()));
-        } finally {
-          await spool.dispose();
-        }
-      },
-      abort: () => spool.dispose(),
-    };
+  protected async writeRun(name: string, spool: Spool): Promise<void> {
+    await this.entry(name, spool.size, spool.read());
   }
 
   addExternalFile(name: string, source: string): Promise<number> {
@@ -215,59 +168,14 @@ export class TarSink implements PackSink {
     });
   }
 
-  async finish(): Promise<void> {
-    await this.queue;
-    if (this.broken) throw this.broken;
+  protected override async ending(): Promise<void> {
     this.pack.finalize();
     await this.pumping;
-    await this.out.end(Boolean(this.opts.closeStream));
-    await this.opts.onFinish?.();
   }
 
-  async abort(reason?: unknown): Promise<void> {
+  protected override async stopped(reason: Error): Promise<void> {
     // No end-of-archive blocks and no catalog.yml: a reader sees a cut archive, not a pack.
-    this.out?.fail(reason instanceof Error ? `stopped: ${reason.message}` : 'stopped');
-    this.pack.destroy(this.out?.broken ?? new Error('stopped'));
+    this.pack.destroy(reason);
     await this.pumping?.catch(() => {});
-    await this.opts.onAbort?.().catch(() => {});
-  }
-}
-
-/**
- * A new file written as `FILE.partial` and renamed when whole, so a cut
- * stream never sits under the name a reader expects.
- */
-export function partialFile(file: string): { file: string; open(): Promise<Writable>; commit(): Promise<void>; remove(): Promise<void> } {
-  const abs = path.resolve(file);
-  const tmp = `${abs}.partial`;
-  let stream: Writable | null = null;
-  return {
-    file: abs,
-    async open() {
-      if (await exists(abs)) throw new PackStreamError('E_TARGET', `${abs} already exists`, { subject: abs });
-      const s = createWriteStream(tmp, { flags: 'wx' });
-      await new Promise<void>((resolve, reject) => {
-        s.once('open', () => resolve());
-        s.once('error', (e) => reject(new PackStreamError('E_TARGET', `cannot write ${tmp}: ${e.message}`, { subject: abs, cause: e })));
-      });
-      stream = s;
-      return s;
-    },
-    async commit() {
-      await rename(tmp, abs);
-    },
-    async remove() {
-      stream?.destroy();
-      await rm(tmp, { force: true });
-    },
-  };
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
