@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { treeDigest, tempDir } from './helpers/files.js';
@@ -70,6 +70,29 @@ t.test('unpack inplace - NAME --dir DIR: the extraction equals the directory exp
   t.equal(re.code, 0, re.stderr);
   t.equal(readdirSync(path.join(f.dir, 'repacked', 'documents')).length, 3);
   t.equal(readdirSync(path.join(f.dir, 'repacked', 'external_files')).length, 2, 'the copied files of the pack on stdin are packed again');
+});
+
+t.test('unpack inplace - extracts straight into DIR: nothing beside it, a refused archive leaves an empty DIR empty', async (t) => {
+  const f = travelCatalog({ runs: 2 });
+  const dirpack = path.join(f.dir, 'dirpack');
+  t.equal((await runCli(['pack', f.runs, dirpack, '--all', '--copy-external', '--salt', 'S'])).code, 0);
+  const tarred = await cliWithInput(['pack', f.runs, '-', '--all', '--copy-external', '--salt', 'S', '--pack-path', dirpack], Buffer.alloc(0));
+  t.equal(tarred.code, 0, tarred.stderr);
+  const parent = path.join(f.dir, 'parent');
+  const given = path.join(parent, 'given');
+  mkdirSync(given, { recursive: true });
+  // As for a user given /data/packs/NAME but not /data/packs: only DIR is writable (not checkable as root).
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) chmodSync(parent, 0o555);
+  t.teardown(() => chmodSync(parent, 0o755));
+  const env = { XDG_DATA_HOME: path.join(f.dir, 'xdg'), HOME: f.dir };
+  const bad = await cliWithInput(['unpack', 'inplace', '-', 'cut', '--dir', given], tarred.stdout.subarray(0, tarred.stdout.length - 1024), env);
+  t.equal(bad.code, 1, bad.stderr);
+  t.same(readdirSync(given), [], 'a refused archive: DIR is left as it was, empty');
+  const u = await cliWithInput(['unpack', 'inplace', '-', 'given', '--dir', given], tarred.stdout, env);
+  t.equal(u.code, 0, u.stderr);
+  t.same(readdirSync(parent), ['given'], 'nothing was written beside DIR');
+  t.same(await treeDigest(given, { mtime: false }), await treeDigest(dirpack, { mtime: false }), 'DIR holds the pack, file for file');
 });
 
 for (const format of ['jsonl', 'msgpack']) {

@@ -72,16 +72,27 @@ async function extractPackFromStdin(dir: string): Promise<string> {
   return r.dir;
 }
 
-/** A pack over HTTP landed next to `dir` (new or empty), then renamed to it whole. */
+/**
+ * A pack over HTTP landed inside `dir` (new or empty), so every file is downloaded
+ * straight onto the target's file system and only the target must be writable; its
+ * top-level names are then renamed into `dir`, catalog.yml last.
+ */
 async function downloadPack(url: string, dir: string, headers: Record<string, string>): Promise<string> {
   const dest = path.resolve(dir);
   const there = await readdir(dest).catch(() => null);
   if (there && there.length) throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
-  await mkdir(path.dirname(dest), { recursive: true });
-  const landed = await landHttpPack(url, { headers, tmpDir: path.dirname(dest) });
+  await mkdir(dest, { recursive: true });
+  let landed;
   try {
-    if (there) await rmdir(dest);
-    await rename(landed.dir, dest);
+    landed = await landHttpPack(url, { headers, tmpDir: dest });
+  } catch (e) {
+    if (!there) await rmdir(dest).catch(() => {});
+    throw e;
+  }
+  try {
+    const top = (await readdir(landed.dir)).sort((a, b) => Number(a === 'catalog.yml') - Number(b === 'catalog.yml'));
+    for (const n of top) await rename(path.join(landed.dir, n), path.join(dest, n));
+    await rmdir(landed.dir);
   } catch (e) {
     await landed.cleanup();
     throw new PackStreamError('E_TARGET', `cannot place the pack at ${dest}: ${(e as Error).message}`, { subject: dest, cause: e });
@@ -134,12 +145,25 @@ export async function runMongo(cmd: string, source: string, name: string, o: Mon
     return runMongoFrom(cmd, source, name, o, []);
   }
   checkName(name);
-  const landed = source === '-' ? await landStream(process.stdin) : { ...(await landHttpPack(source, { headers: parseHeaders(o.header) })), kind: 'http' as const, lost: [] };
+  // With --external-dir the pack is landed inside it, so its external files are extracted
+  // straight onto that file system and placed by rename, never copied a second time.
+  const ext = o.externalDir ? path.resolve(o.externalDir) : undefined;
+  const madeExt = ext !== undefined && !existsSync(ext);
+  if (ext) await mkdir(ext, { recursive: true });
+  const tmp = ext ? { tmpDir: ext } : {};
+  let landed;
+  try {
+    landed = source === '-' ? await landStream(process.stdin, tmp) : { ...(await landHttpPack(source, { headers: parseHeaders(o.header), ...tmp })), kind: 'http' as const, lost: [] };
+  } catch (e) {
+    if (madeExt) await rmdir(ext).catch(() => {});
+    throw e;
+  }
   try {
     if (landed.kind === 'tar' || landed.kind === 'http') await placeExternalFiles(landed.dir, o.externalDir);
     return await runMongoFrom(cmd, landed.dir, name, o, landed.lost);
   } finally {
     await landed.cleanup();
+    if (madeExt && ext) await rmdir(ext).catch(() => {}); // only if nothing was placed there
   }
 }
 

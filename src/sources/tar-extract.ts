@@ -2,10 +2,12 @@
  * Extract a tar stream (a pack sent by `pack-stream pack SRC -`) into a new
  * directory, refusing anything that could write outside it: absolute names,
  * `..` components, symbolic and hard links, devices and FIFOs, an entry twice,
- * and an archive that ends early (no end-of-archive blocks). Everything is
- * extracted into a staging directory next to the target and renamed into
- * place only when the whole archive was accepted, so nothing of a refused
- * archive is ever found at the target.
+ * and an archive that ends early (no end-of-archive blocks). Entries are
+ * written straight into the target's file system, in a hidden staging
+ * directory inside the target (so only the target itself must be writable, as
+ * for `--dir /data/packs/NAME` given to a user who cannot write /data/packs);
+ * when the whole archive was accepted its top-level names are renamed into the
+ * target, catalog.yml last, so nothing of a refused archive is ever found there.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
@@ -67,15 +69,18 @@ function tailKeeper(n: number) {
  */
 export async function extractTar(input: Readable | AsyncIterable<Buffer>, target: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const dest = path.resolve(target);
+  let created = false;
   try {
     const st = await stat(dest);
     if (!st.isDirectory()) throw new PackStreamError('E_TARGET', `${dest} exists and is not a directory`, { subject: dest });
     if ((await readdir(dest)).length) throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
   } catch (e) {
     if (e instanceof PackStreamError) throw e;
-    await mkdir(path.dirname(dest), { recursive: true });
+    await mkdir(dest, { recursive: true });
+    created = true;
   }
-  const staging = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.extract-`));
+  // Hidden, and a name no entry can take: entries are extracted inside it, never beside it.
+  const staging = await mkdtemp(path.join(dest, '.pack-stream-extract-'));
   const seen = new Set<string>();
   let files = 0;
   let bytes = 0;
@@ -116,18 +121,17 @@ export async function extractTar(input: Readable | AsyncIterable<Buffer>, target
   } catch (e) {
     ex.destroy();
     await rm(staging, { recursive: true, force: true });
+    // A target this call made goes too; one that was there (empty) is left empty.
+    if (created) await rmdir(dest).catch(() => {});
     if (e instanceof PackStreamError) throw e;
     if (opts.signal?.aborted) throw e;
     const msg = (e as Error).message;
     if (/Unexpected end of data/.test(msg)) throw new PackStreamError('E_BAD_ARCHIVE', 'the archive ends inside an entry: it was cut off', { cause: e });
     throw new PackStreamError('E_BAD_ARCHIVE', `the archive cannot be read: ${msg}`, { cause: e });
   }
-  // rename(2) replaces an empty directory.
-  try {
-    await rename(staging, dest);
-  } catch {
-    await rmdir(dest).catch(() => {});
-    await rename(staging, dest);
-  }
+  // Accepted: the top-level names move into place (renames within one directory), catalog.yml, the file readers open, last.
+  const top = (await readdir(staging)).sort((a, b) => Number(a === 'catalog.yml') - Number(b === 'catalog.yml'));
+  for (const name of top) await rename(path.join(staging, name), path.join(dest, name));
+  await rmdir(staging);
   return { dir: dest, files, bytes };
 }
