@@ -56,6 +56,21 @@ export class ByteOut {
     });
   }
 
+  /** write, resolving only once the stream has passed `chunk` on (its callback), so the caller may reuse it. */
+  async writeFlushed(chunk: Uint8Array): Promise<void> {
+    if (this.broken) throw this.broken;
+    this.bytes += chunk.length;
+    await new Promise<void>((resolve, reject) => {
+      const gone = (e: PackStreamError) => reject(e);
+      this.waiters.add(gone);
+      this.out.write(chunk, (e) => {
+        this.waiters.delete(gone);
+        if (e) reject(this.broken ?? e);
+        else resolve();
+      });
+    });
+  }
+
   /** Everything handed to the OS; `close` ends the stream too (a file, not stdout). */
   async end(close: boolean): Promise<void> {
     if (this.broken) throw this.broken;

@@ -38,6 +38,7 @@ export class TarSink extends StreamSink {
   private readonly pack = tar.pack();
   private pumping: Promise<void> | null = null;
   private readonly mtime = new Date();
+  private readonly pool = new BlockPool(READ_CHUNK, 4);
 
   constructor(target: ConstructorParameters<typeof StreamSink>[0], location: string, opts: StreamTargetOptions = {}) {
     super(target, location, opts);
@@ -59,7 +60,15 @@ export class TarSink extends StreamSink {
   /** Move tar bytes to the output, at the pace the output takes them. */
   private async pump(): Promise<void> {
     try {
-      for await (const chunk of this.pack as AsyncIterable<Uint8Array>) await this.out.write(chunk);
+      for await (const chunk of this.pack as AsyncIterable<Uint8Array>) {
+        if (this.pool.owns(chunk)) {
+          // A pooled block is given back only once the output no longer holds it.
+          await this.out.writeFlushed(chunk);
+          this.pool.giveBack(chunk);
+        } else {
+          await this.out.write(chunk);
+        }
+      }
     } catch (e) {
       this.pack.destroy(this.out.broken ?? (e as Error));
       throw this.out.broken ?? e;
@@ -142,10 +151,20 @@ export class TarSink extends StreamSink {
         if (!st.isFile()) throw new PackStreamError('E_NOT_REGULAR', `external file ${source} is not a regular file`, { subject: source });
         const size = st.size;
         let seen = 0;
+        const pool = this.pool;
+        // Read into the sink's few reused blocks (released once written out), not a fresh 1 MiB
+        // buffer per read: the churn of a new block per MiB is what made peak RSS creep with file size.
         const body = (async function* () {
-          for await (const c of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
-            seen += c.length;
-            yield c;
+          for (;;) {
+            const block = pool.take();
+            const { bytesRead } = await fh.read(block, 0, block.length, seen);
+            if (bytesRead === 0) {
+              pool.give(block);
+              return;
+            }
+            seen += bytesRead;
+            yield block.subarray(0, bytesRead);
+            if (seen > size) return; // it grew: the entry is complete, the run fails below
           }
         })();
         await this.entry(name, size, body);
@@ -177,5 +196,44 @@ export class TarSink extends StreamSink {
     // No end-of-archive blocks and no catalog.yml: a reader sees a cut archive, not a pack.
     this.pack.destroy(reason);
     await this.pumping?.catch(() => {});
+  }
+}
+
+/**
+ * A few reusable read blocks, each with an ArrayBuffer of its own so that a
+ * chunk cut from one is recognised when the tar pump has written it. When all
+ * are out, a fresh block is lent instead of waiting (never a deadlock; the
+ * sink's back-pressure keeps that rare).
+ */
+class BlockPool {
+  private readonly free: Buffer[] = [];
+  private readonly mine = new Map<ArrayBufferLike, Buffer>();
+  constructor(
+    private readonly size: number,
+    private readonly max: number,
+  ) {}
+
+  take(): Buffer {
+    const b = this.free.pop();
+    if (b) return b;
+    if (this.mine.size >= this.max) return Buffer.allocUnsafe(this.size);
+    const fresh = Buffer.allocUnsafeSlow(this.size);
+    this.mine.set(fresh.buffer, fresh);
+    return fresh;
+  }
+
+  owns(chunk: Uint8Array): boolean {
+    return this.mine.has(chunk.buffer);
+  }
+
+  /** A block not handed on (end of file). */
+  give(block: Buffer): void {
+    if (this.mine.has(block.buffer) && !this.free.includes(block)) this.free.push(block);
+  }
+
+  /** A chunk of a block, written out: the block is free again. */
+  giveBack(chunk: Uint8Array): void {
+    const b = this.mine.get(chunk.buffer);
+    if (b && !this.free.includes(b)) this.free.push(b);
   }
 }
