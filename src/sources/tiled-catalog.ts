@@ -191,30 +191,59 @@ export class TiledCatalog implements Catalog {
   }
 
   /** One page of children matching `params`: the runs among them, how many children came, and the total. */
-  private async page(params: [string, string][], offset: number, limit: number, signal?: AbortSignal): Promise<{ entries: Entry[]; got: number; count: number }> {
+  private async page(params: [string, string][], offset: number, limit: number, signal?: AbortSignal): Promise<{ entries: Entry[]; ids: string[]; got: number; count: number }> {
     const q = qs([['page[offset]', String(offset)], ['page[limit]', String(limit)], ['fields', 'metadata'], ['fields', 'specs'], ...params]);
     const url = `${this.ctx.api}/search/${encodePath(this.parts)}?${q}`;
     let text: string;
     try {
-      text = await this.ctx.http.getText(url, { headers: { accept: 'application/json' }, maxBytes: 1 << 28, ...(signal ? { signal } : {}) });
+      text = await this.ctx.http.getText(url, { headers: { accept: 'application/json' }, maxBytes: 64 << 20, ...(signal ? { signal } : {}) });
     } catch (e) {
       if (e instanceof PackStreamError && e.code === 'E_HTTP' && /HTTP 400/.test(e.message)) {
         throw new PackStreamError('E_BAD_QUERY', `${this.description} refused the search (HTTP 400): the query uses a filter this server does not support`, { subject: this.description, cause: e });
       }
       throw authError(e, this.description, true);
     }
-    const body = parsePyJson(text) as Doc;
-    const raw = (body.data as unknown as Entry[]) ?? [];
-    const entries = raw.filter((e) => (e.attributes.specs ?? []).some((s) => s.name === 'BlueskyRun'));
-    return { entries, got: raw.length, count: Number((body.meta as Doc | null)?.count ?? offset + raw.length) };
+    // The answer is input from a stranger: its shape is checked before anything is read from it.
+    const notPage = (why: string) => new PackStreamError('E_HTTP', `${this.description}: the answer to a search (offset ${offset}) is not a Tiled search page: ${why}`, { subject: this.description });
+    let body: Value;
+    try {
+      body = parsePyJson(text);
+    } catch (e) {
+      throw notPage(`not JSON (${(e as Error).message})`);
+    }
+    if (!isPlainDoc(body)) throw notPage('not an object');
+    const raw = body.data ?? [];
+    if (!Array.isArray(raw)) throw notPage("'data' is not a list");
+    for (const e of raw) {
+      if (!isPlainDoc(e) || typeof e.id !== 'string' || !isPlainDoc(e.attributes)) throw notPage("an entry without a string 'id' and an 'attributes' object");
+      const a = e.attributes;
+      if (a.specs !== undefined && a.specs !== null && !(Array.isArray(a.specs) && a.specs.every((x) => isPlainDoc(x)))) throw notPage(`entry ${JSON.stringify(e.id.slice(0, 100))} has malformed 'specs'`);
+      if (a.metadata !== undefined && a.metadata !== null && !isPlainDoc(a.metadata)) throw notPage(`entry ${JSON.stringify(e.id.slice(0, 100))} has malformed 'metadata'`);
+    }
+    const list = raw as unknown as Entry[];
+    const entries = list.filter((e) => (e.attributes.specs ?? []).some((s) => s.name === 'BlueskyRun'));
+    const count = Number((body.meta as Doc | null | undefined)?.count ?? offset + list.length);
+    return { entries, ids: list.map((e) => e.id), got: list.length, count: Number.isFinite(count) ? count : offset + list.length };
   }
 
   private async *entries(params: [string, string][], signal?: AbortSignal): AsyncGenerator<Entry> {
+    // A server whose paging hands out entries it already gave (a loop, or offsets ignored) would
+    // otherwise be read forever: ids are remembered and a page of nothing new ends it, with an error.
+    const seen = new Set<string>();
     for (let offset = 0; ; ) {
       const body = await this.page(params, offset, 100, signal);
-      for (const e of body.entries) yield e;
+      const before = seen.size;
+      for (const e of body.entries) {
+        if (seen.has(e.id)) continue;
+        seen.add(e.id);
+        yield e;
+      }
+      for (const id of body.ids) seen.add(id);
       offset += body.got;
       if (body.got === 0 || offset >= body.count) return;
+      if (seen.size === before) {
+        throw new PackStreamError('E_HTTP', `${this.description}: the search at offset ${offset - body.got} returned only entries it had returned before; its paging loops, so the listing stops here`, { subject: this.description });
+      }
     }
   }
 
