@@ -43,13 +43,15 @@ export class FileRun implements RunRef {
     readonly start: Doc,
     readonly location: string,
     readonly format: Format,
+    /** The file's bytes when they were read whole to list it (a small file): every pass reads them. */
+    private readonly bytes?: Buffer,
   ) {}
   records(opts: ReadOptions = {}): AsyncIterable<DocPair> {
     return readRecords(this.location, this.format, opts);
   }
   /** Canonical order reads the file several times: a small one is read once, for all passes. */
   documents(opts: ReadOptions = {}): AsyncIterable<DocPair> {
-    let whole: Promise<Buffer | null> | undefined;
+    let whole: Promise<Buffer | null> | undefined = this.bytes ? Promise.resolve(this.bytes) : undefined;
     return canonicalDocuments((o) => readRecords(this.location, this.format, o, (whole ??= readWholeRunFile(this.location))), { ...opts, location: this.location });
   }
 }
@@ -73,14 +75,17 @@ export class BrokenRunRef implements BrokenRun {
   }
 }
 
-/** Open one run file and read its start document; null for an empty file (skipped, as databroker does). */
-export async function openRunFile(file: string, format?: Format): Promise<RunRef | null> {
+/**
+ * Open one run file and read its start document; null for an empty file (skipped, as databroker does).
+ * `whole`: read a small file whole (one open, one read) and keep its bytes for the run's passes.
+ */
+export async function openRunFile(file: string, format?: Format, opts: { whole?: boolean } = {}): Promise<RunRef | null> {
   const fmt = format ?? formatOfFile(file) ?? 'msgpack';
   const guess = path.basename(file).replace(/\.(msgpack|jsonl)$/, '');
   try {
-    const st = await stat(file);
-    if (st.size === 0) return null;
-    const it = readRecords(file, fmt)[Symbol.asyncIterator]();
+    const bytes = opts.whole ? await readWholeRunFile(file) : null;
+    if (bytes?.length === 0) return null;
+    const it = readRecords(file, fmt, {}, bytes ? Promise.resolve(bytes) : undefined)[Symbol.asyncIterator]();
     let first;
     try {
       first = await it.next();
@@ -93,11 +98,17 @@ export async function openRunFile(file: string, format?: Format): Promise<RunRef
       throw new PackStreamError('E_BAD_RUN', `${file}: the first document is a '${name}', not a 'start'`, { subject: file });
     }
     if (typeof doc.uid !== 'string') throw new PackStreamError('E_BAD_RUN', `${file}: the start document has no uid`, { subject: file });
-    return new FileRun(doc.uid, doc, file, fmt);
+    // A flat copy of the uid: kept (duplicate detection) long after the run, it must not pin the text it was cut from.
+    return new FileRun(flatString(doc.uid), doc, file, fmt, bytes ?? undefined);
   } catch (e) {
     const err = e instanceof PackStreamError ? e : new PackStreamError('E_IO', `${file}: ${(e as Error).message}`, { subject: file, cause: e });
     return new BrokenRunRef(guess, file, err);
   }
+}
+
+/** A string that shares no storage with the one it was sliced from. */
+function flatString(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 export interface FileCatalogOptions {
@@ -132,16 +143,24 @@ export class FileCatalog implements Catalog {
 
   /** The run files, sorted so every listing is repeatable. */
   async files(): Promise<string[]> {
-    const found = new Set<string>();
+    // path -> known to be a regular file (from the directory entry), else to be checked
+    const found = new Map<string, boolean>();
     for (const pattern of this.opts.patterns) {
       if (!/[*?[\]{}]/.test(pattern)) {
-        found.add(pattern);
+        if (!found.has(pattern)) found.set(pattern, false);
         continue;
       }
-      for await (const f of glob(pattern)) found.add(path.resolve(f));
+      for await (const d of glob(pattern, { withFileTypes: true })) {
+        const f = path.resolve(d.parentPath, d.name);
+        if (!found.get(f)) found.set(f, d.isFile());
+      }
     }
     const out: string[] = [];
-    for (const f of [...found].sort()) {
+    for (const f of [...found.keys()].sort()) {
+      if (found.get(f)) {
+        out.push(f);
+        continue;
+      }
       try {
         if ((await stat(f)).isFile()) out.push(f);
       } catch {
@@ -159,6 +178,17 @@ export class FileCatalog implements Catalog {
    * every command, so `--limit N` takes the N newest. Holds one small entry per run.
    */
   async *runs(opts: { query?: Doc; signal?: AbortSignal } = {}): AsyncGenerator<RunRef> {
+    yield* this.listRuns(opts, true);
+  }
+
+  /**
+   * Newest first by start time (file name breaks ties), as databroker's Mongo
+   * catalogs and Tiled list runs. One pass over the start documents keeps (file,
+   * uid, time, match) per run; a run is reopened when yielded (`whole`: a small
+   * file read whole then, for all its passes). A run several files claim is
+   * settled once, at the first of them, and kept as settled.
+   */
+  private async *listRuns(opts: { query?: Doc; signal?: AbortSignal }, whole: boolean): AsyncGenerator<RunRef> {
     // A bad query (the catalog's own, from its YAML, or the caller's) fails the
     // listing before any run is read.
     if (this.opts.query) {
@@ -170,42 +200,60 @@ export class FileCatalog implements Catalog {
       }
     }
     if (opts.query) validateQuery(opts.query);
-    // Newest first by start time (file name breaks ties), as databroker's Mongo
-    // catalogs and Tiled list runs. Only (file, time) is kept per run and the file
-    // reopened when yielded; a run settled from several copies is kept as settled.
-    const entries: { file: string; time: number; settled?: RunRef }[] = [];
-    const broken: RunRef[] = [];
-    const files = await this.files();
-    const copies = await this.copiesByUid(files, opts.signal);
-    for (const file of files) {
-      opts.signal?.throwIfAborted();
-      let run = await openRunFile(file, this.formatOf(file));
-      if (run === null) continue;
-      const same = isBrokenRun(run) ? undefined : copies.get(run.uid);
-      if (same !== undefined) {
-        // Several files claim this run: settled once, at the first of them.
-        if (same[0] !== file) continue;
-        run = await resolveCopies(run.uid, same, (f) => this.formatOf(f));
-      }
-      if (isBrokenRun(run)) {
-        broken.push(run);
-        continue;
-      }
-      let matches: boolean;
+    type Listed = { file: string; uid: string; time: number; matches: boolean | RunRef };
+    const listed: (Listed | RunRef)[] = [];
+    const byUid = new Map<string, string[]>();
+    const match = (run: RunRef): boolean | RunRef => {
       try {
-        matches = (!this.opts.query || matchQuery(this.opts.query, run.start)) && (!opts.query || matchQuery(opts.query, run.start));
+        return (!this.opts.query || matchQuery(this.opts.query, run.start)) && (!opts.query || matchQuery(opts.query, run.start));
       } catch (e) {
         // A start document too deep to search fails its run, not the listing.
         if (!(e instanceof PackStreamError && e.code === 'E_LIMIT')) throw e;
-        broken.push(new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e })));
+        return new BrokenRunRef(run.uid, run.location, new PackStreamError('E_LIMIT', `${run.location}: the start document cannot be matched against the query: ${e.message}`, { subject: run.location, cause: e }));
+      }
+    };
+    for (const file of await this.files()) {
+      opts.signal?.throwIfAborted();
+      const run = await openRunFile(file, this.formatOf(file));
+      if (run === null) continue;
+      if (isBrokenRun(run)) {
+        listed.push(run);
         continue;
       }
-      if (matches) entries.push({ file, time: toNumber(run.start.time) ?? -Infinity, settled: same !== undefined ? run : undefined });
+      listed.push({ file, uid: run.uid, time: toNumber(run.start.time) ?? -Infinity, matches: match(run) });
+      const list = byUid.get(run.uid);
+      if (list) list.push(file);
+      else byUid.set(run.uid, [file]);
+    }
+    const entries: { file: string; time: number; settled?: RunRef }[] = [];
+    const broken: RunRef[] = [];
+    for (const l of listed) {
+      opts.signal?.throwIfAborted();
+      if (!('file' in l && 'matches' in l)) {
+        broken.push(l as RunRef);
+        continue;
+      }
+      const same = byUid.get(l.uid)!;
+      if (same.length > 1) {
+        // Several files claim this run: settled once, at the first of them.
+        if (same[0] !== l.file) continue;
+        const run = await resolveCopies(l.uid, same, (f) => this.formatOf(f));
+        if (isBrokenRun(run)) {
+          broken.push(run);
+          continue;
+        }
+        const m = match(run);
+        if (m === true) entries.push({ file: l.file, time: toNumber(run.start.time) ?? -Infinity, settled: run });
+        else if (m !== false) broken.push(m);
+        continue;
+      }
+      if (l.matches === true) entries.push({ file: l.file, time: l.time });
+      else if (l.matches !== false) broken.push(l.matches);
     }
     entries.sort((a, b) => b.time - a.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
     for (const e of entries) {
       opts.signal?.throwIfAborted();
-      const run = e.settled ?? await openRunFile(e.file, this.formatOf(e.file));
+      const run = e.settled ?? await openRunFile(e.file, this.formatOf(e.file), { whole });
       if (run !== null) yield run;
     }
     yield* broken;
@@ -215,25 +263,11 @@ export class FileCatalog implements Catalog {
     return this.opts.format ?? formatOfFile(file);
   }
 
-  /** The files of each uid that more than one file claims (a pass over the start documents only). */
-  private async copiesByUid(files: string[], signal?: AbortSignal): Promise<Map<string, string[]>> {
-    const byUid = new Map<string, string[]>();
-    for (const file of files) {
-      signal?.throwIfAborted();
-      const run = await openRunFile(file, this.formatOf(file));
-      if (run === null || isBrokenRun(run)) continue;
-      const list = byUid.get(run.uid);
-      if (list) list.push(file);
-      else byUid.set(run.uid, [file]);
-    }
-    for (const [uid, list] of byUid) if (list.length < 2) byUid.delete(uid);
-    return byUid;
-  }
-
   private async buildIndex(): Promise<IndexEntry[]> {
     if (this.index) return this.index;
     const idx: IndexEntry[] = [];
-    for await (const run of this.runs()) {
+    // Listing only: the runs are not read whole here.
+    for await (const run of this.listRuns({}, false)) {
       if (isBrokenRun(run) && run.error.code !== 'E_DUPLICATE') continue;
       idx.push({ uid: run.uid, scanId: run.start.scan_id, time: toNumber(run.start.time) ?? 0, file: run.location, ...(run.notes || isBrokenRun(run) ? { resolved: run } : {}) });
     }
@@ -246,7 +280,7 @@ export class FileCatalog implements Catalog {
     if (opts.query) {
       const q = opts.query;
       const keep = new Set<string>();
-      for await (const r of this.runs({ query: q })) keep.add(r.uid);
+      for await (const r of this.listRuns({ query: q }, false)) keep.add(r.uid);
       idx = idx.filter((e) => keep.has(e.uid));
     }
     const entry = resolveKey(key, idx);

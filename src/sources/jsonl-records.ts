@@ -21,7 +21,8 @@ import { openRunFileHandle, SKIM_KEYS } from './msgpack-records.js';
 /** `whole`, when given and not null, is the file's bytes (readWholeRunFile): lines are cut from it. */
 export async function* readJsonlRecords(path: string, opts: ReadOptions = {}, whole?: Promise<Buffer | null>): AsyncGenerator<DocPair> {
   const bytes = whole ? await whole : null;
-  const fh = bytes ? null : await openRunFileHandle(path);
+  const opened = bytes ? null : await openRunFileHandle(path);
+  const fh = opened?.fh;
   const maxLine = opts.maxRecordBytes ?? limits.maxRecordBytes;
   let parts: Buffer[] = []; // the current line's bytes so far
   let partBytes = 0;
@@ -61,7 +62,7 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}, wh
     return bytes;
   };
   try {
-    for await (const chunk of bytes ? [bytes] : chunksOf(fh!, opts.signal)) {
+    for await (const chunk of bytes ? [bytes] : chunksOf(fh!, opened!.size, opts.signal)) {
       let start = 0;
       for (;;) {
         const nl = chunk.indexOf(0x0a, start);
@@ -91,8 +92,7 @@ export async function* readJsonlRecords(path: string, opts: ReadOptions = {}, wh
  * The file in fresh chunks of 1 MiB (a line's parts may span chunks, so none is
  * reused), read up to the size at open: no read only to find the end.
  */
-async function* chunksOf(fh: FileHandle, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const size = (await fh.stat()).size;
+async function* chunksOf(fh: FileHandle, size: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
   let pos = 0;
   while (pos < size) {
     signal?.throwIfAborted();

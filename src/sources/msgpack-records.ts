@@ -18,7 +18,7 @@ import { PackStreamError } from '../errors.js';
 import { limits } from '../limits.js';
 import type { DocPair, ReadOptions } from '../types.js';
 import type { FileHandle } from 'node:fs/promises';
-import { openRegular } from './regular-file.js';
+import { openRegularSized } from './regular-file.js';
 
 const CHUNK = 1 << 20;
 /** fs.read refuses (with a native assertion) lengths of 2 GiB and more. */
@@ -39,9 +39,8 @@ export const SKIM_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
  * are worded as the readers word them.
  */
 export async function readWholeRunFile(path: string, maxBytes = WHOLE_FILE): Promise<Buffer | null> {
-  const fh = await openRunFileHandle(path);
+  const { fh, size } = await openRunFileHandle(path);
   try {
-    const size = (await fh.stat()).size;
     if (size > maxBytes) return null;
     const buf = Buffer.allocUnsafe(size);
     let got = 0;
@@ -59,9 +58,10 @@ export async function readWholeRunFile(path: string, maxBytes = WHOLE_FILE): Pro
 /** Files up to this size are read whole, once for all passes (see readWholeRunFile). */
 export const WHOLE_FILE = 4 << 20;
 
-export async function openRunFileHandle(path: string): Promise<FileHandle> {
+/** A run file opened for reading (regular files only), and its size at open. */
+export async function openRunFileHandle(path: string): Promise<{ fh: FileHandle; size: number }> {
   try {
-    return await openRegular(path, 'run file');
+    return await openRegularSized(path, 'run file');
   } catch (e) {
     if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_NO_SOURCE', `cannot open ${path}: ${(e as Error).message}`, { subject: path, cause: e });
@@ -74,11 +74,12 @@ export async function openRunFileHandle(path: string): Promise<FileHandle> {
  */
 export async function* readMsgpackRecords(path: string, opts: ReadOptions = {}, whole?: Promise<Buffer | null>): AsyncGenerator<DocPair> {
   const bytes = whole ? await whole : null;
-  const fh = bytes ? null : await openRunFileHandle(path);
+  const opened = bytes ? null : await openRunFileHandle(path);
+  const fh = opened?.fh;
   const maxRecord = opts.maxRecordBytes ?? limits.maxRecordBytes;
   try {
     // Reads stop at the size at open: a file that grows meanwhile is read as it was.
-    const size = bytes ? bytes.length : (await fh!.stat()).size;
+    const size = bytes ? bytes.length : opened!.size;
     const scanner = new RecordScanner();
     let buf = bytes ?? Buffer.allocUnsafe(0);
     let start = 0; // first unconsumed byte in buf

@@ -13,19 +13,24 @@ import { PackStreamError } from '../errors.js';
  * open itself (ENOENT, EACCES) are thrown as they are, for callers to word.
  */
 export async function openRegular(file: string, what: string): Promise<FileHandle> {
+  return (await openRegularSized(file, what)).fh;
+}
+
+/** openRegular, and the file's size from the same fstat (one call fewer for readers that need it). */
+export async function openRegularSized(file: string, what: string): Promise<{ fh: FileHandle; size: number }> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  let regular: boolean;
+  let st;
   try {
-    regular = (await fh.stat()).isFile();
+    st = await fh.stat();
   } catch (e) {
     await fh.close().catch(() => undefined);
     throw e;
   }
-  if (!regular) {
+  if (!st.isFile()) {
     await fh.close().catch(() => undefined);
     throw new PackStreamError('E_NOT_REGULAR', `${what} ${file} is not a regular file (a FIFO, device, directory or socket), so it is not read`, { subject: file });
   }
-  return fh;
+  return { fh, size: st.size };
 }
 
 /** The text of a regular file, refused (E_LIMIT) beyond `maxBytes`. */
