@@ -31,7 +31,9 @@ export type ErrorCode =
   | 'E_NETWORK'          // a server could not be reached or kept failing after retries
   | 'E_HTTP'             // a server answered with an error status
   | 'E_AUTH'             // a server refused the credentials
-  | 'E_LOCKED';          // another process holds the target's lock
+  | 'E_LOCKED'           // another process holds the target's lock
+  | 'E_NO_SPACE'         // the file system is full (ENOSPC) or over quota (EDQUOT)
+  | 'E_PERMISSION';      // a file cannot be written or read: permission denied, read-only file system
 
 export class PackStreamError extends Error {
   readonly code: ErrorCode;
@@ -43,6 +45,24 @@ export class PackStreamError extends Error {
     this.code = code;
     this.subject = options.subject;
   }
+}
+
+/**
+ * A file-system error while doing `action` on `file`, as a typed error naming
+ * the file: a full disk, an I/O error and a refused permission each get a code
+ * of their own, so a run that fails for them says why in failures.tsv.
+ */
+export function fsFault(e: unknown, action: string, file: string): unknown {
+  if (e instanceof PackStreamError || !(e instanceof Error)) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const mapped: ErrorCode | null =
+    code === 'ENOSPC' || code === 'EDQUOT' ? 'E_NO_SPACE'
+    : code === 'EIO' ? 'E_IO'
+    : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'E_PERMISSION'
+    : null;
+  if (!mapped) return e;
+  const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : code === 'EIO' ? 'I/O error' : code === 'EROFS' ? 'read-only file system' : 'permission denied';
+  return new PackStreamError(mapped, `cannot ${action} ${file}: ${why}`, { subject: file, cause: e });
 }
 
 export function isPackStreamError(e: unknown): e is PackStreamError {

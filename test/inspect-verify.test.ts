@@ -88,13 +88,20 @@ t.test('verify passes on packs pack-stream writes, in every mode', { skip: SKIP_
     ['jsonl', await makePack(simple, { format: 'jsonl', external: 'copy' })],
     ['no documents', await makePack(simple, { noDocuments: true, external: 'copy' })],
     ['polartools', await makePack(path.join(VECTORS, 'polartools_scalar'))],
-    // The runs whose resources have no file rule (spec newton) fail to pack; the others make a good pack.
-    ['tutorial JSONL runs', await makePack(path.join(VECTORS, 'tutorials_jsonl'), { format: 'jsonl' })],
   ];
   for (const [what, dir] of packs) {
     const r = await verifyCli(dir);
     t.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
   }
+  // The runs whose resources have no file rule (spec newton) fail to pack; the others make a good pack,
+  // which verify calls incomplete (failures.tsv lists the missing runs) unless failures are allowed.
+  const tutorials = await makePack(path.join(VECTORS, 'tutorials_jsonl'), { format: 'jsonl' });
+  const strict = await verifyCli(tutorials);
+  t.equal(strict.code, 1, 'tutorial JSONL runs: verify lists the runs the pack lacks');
+  const lines = strict.stdout.trim().split('\n');
+  t.ok(lines.length > 0 && lines.every((l) => /^failed-run: run \S+ was not packed \(E_NO_HANDLER: /.test(l)), strict.stdout);
+  const allowed = await verifyCli(tutorials, ['--allow-failures']);
+  t.equal(allowed.code, 0, `tutorial JSONL runs with --allow-failures: ${allowed.stdout}${allowed.stderr}`);
   const manifest = await verifyPack(packs[0]![1]);
   t.equal(manifest.externalFilesOutside, 1, 'manifest mode: the listed source file is outside the pack, counted');
   const chunked = readdirSync(packs[2]![1]).filter((f) => f.startsWith('documents_manifest_'));

@@ -83,6 +83,7 @@ interface InspectCliOptions {
   json?: boolean;
   handler?: string[];
   header?: string[];
+  allowFailures?: boolean;
 }
 
 export async function runInspect(source: string, o: InspectCliOptions): Promise<number> {
@@ -121,7 +122,7 @@ export async function runVerify(dir: string, o: InspectCliOptions): Promise<numb
   const landed = dir === '-' ? await landTarPack(process.stdin) : isHttpUrl(dir) ? await landHttpPack(dir, { headers: parseHeaders(o.header) }) : null;
   let report;
   try {
-    report = await verifyPack(landed?.dir ?? dir, { handlers, ...(onProblem ? { onProblem } : {}) });
+    report = await verifyPack(landed?.dir ?? dir, { handlers, ...(onProblem ? { onProblem } : {}), ...(o.allowFailures ? { allowFailures: true } : {}) });
   } finally {
     await landed?.cleanup();
   }

@@ -108,7 +108,8 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable report')
     .option('--handler <spec=builtin>', 'check copied files of resource spec SPEC with built-in rule BUILTIN; repeatable', collect)
     .option('--header <header>', 'for an http(s):// pack: a request header (repeatable; never printed)', collect)
-    .action(async (dir: string, o: { json?: boolean; handler?: string[]; header?: string[] }) => {
+    .option('--allow-failures', "runs listed in the pack's failures.tsv are warnings, not problems")
+    .action(async (dir: string, o: { json?: boolean; handler?: string[]; header?: string[]; allowFailures?: boolean }) => {
       const { runVerify } = await import('./catalog-commands.js');
       process.exitCode = await runVerify(dir, o);
     });

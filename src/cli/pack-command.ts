@@ -136,6 +136,7 @@ export async function runPack(name: string, source: string, dest: string | undef
     await catalog.close?.();
     throw e;
   }
+  const failed: { uid: string; message: string }[] = [];
   const opts: ExportOptions = {
     format: o.format,
     external,
@@ -145,6 +146,9 @@ export async function runPack(name: string, source: string, dest: string | undef
     concurrency: o.concurrency,
     manifestChunk: o.manifestChunk,
     onProgress: (p) => view.update(p),
+    onRun: (r) => {
+      if (r.error) failed.push(r.error);
+    },
     ...(o.salt !== undefined ? { salt: o.salt } : {}),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
   };
@@ -157,6 +161,15 @@ export async function runPack(name: string, source: string, dest: string | undef
   let summary: ExportSummary;
   try {
     summary = uids ? await exportUids(catalog, uids, sink, opts) : await exportCatalog(catalog, sink, { ...opts, ...(query ? { query } : {}) });
+  } catch (e) {
+    // The export stopped (a full disk under the manifests, say): the runs that had failed before are news too.
+    if (failed.length) {
+      view.stop();
+      process.stderr.write(`${name}: before it stopped, ${failed.length} run(s) had failed:\n`);
+      for (const f of failed.slice(0, 50)) process.stderr.write(`  ${printable(f.uid)}: ${printable(f.message)}\n`);
+      if (failed.length > 50) process.stderr.write(`  ... and ${failed.length - 50} more\n`);
+    }
+    throw e;
   } finally {
     view.stop();
     await catalog.close?.();

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { discoverCatalogs } from '../catalogs/discovery.js';
 import { userDataDir, type SearchEnv } from '../catalogs/search-path.js';
 import { PackStreamError } from '../errors.js';
+import { TargetLock } from '../sinks/lock.js';
 import { dumpYaml } from '../sinks/catalog-file.js';
 import { byCodePoint } from '../sinks/manifests.js';
 import { JSONL_DRIVER, MSGPACK_DRIVER, loadYamlFile } from '../sources/catalog-yaml.js';
@@ -281,6 +282,29 @@ export async function existingSource(name: string, merge: boolean, opts: SearchE
   return { destFile, existing: src };
 }
 
+/**
+ * Run `fn` holding the lock of catalog `name` (`databroker_unpack_NAME.yml.lock`
+ * beside its YAML), so two unpacks into one name cannot both read the old
+ * YAML and the second overwrite the first's merge.
+ */
+export async function withCatalogLock<T>(name: string, opts: SearchEnv, fn: () => Promise<T>): Promise<T> {
+  const dir = userDataDir(opts);
+  const file = path.join(dir, `databroker_unpack_${name}.yml.lock`);
+  let lock: TargetLock;
+  try {
+    await mkdir(dir, { recursive: true });
+    lock = await TargetLock.acquire(file, `catalog '${name}'`);
+  } catch (e) {
+    if (e instanceof PackStreamError) throw e;
+    throw new PackStreamError('E_TARGET', `cannot write in ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+  }
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
 /** unpack_inplace(path, name, merge): returns where the catalog YAML was written. */
 export async function unpackInplace(packPath: string, name: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   checkName(name);
@@ -295,8 +319,10 @@ export async function unpackInplace(packPath: string, name: string, opts: Unpack
   const catalogFile = path.join(absPack, 'catalog.yml');
   if (!(await isFile(catalogFile))) throw new PackStreamError('E_NO_SOURCE', `could not find 'catalog.yml' in ${packPath}`, { subject: packPath });
 
-  const { destFile, existing } = await existingSource(name, merge, opts);
-  const catalog = unpackedCatalogDocument(await loadYamlFile(catalogFile), packPath, name, existing, { cwd, ...(opts.platform ? { platform: opts.platform } : {}) });
-  await replaceFileAtomic(destFile, dumpYaml(catalog));
-  return { name, file: destFile, merged: existing !== undefined, catalog };
+  return withCatalogLock(name, opts, async () => {
+    const { destFile, existing } = await existingSource(name, merge, opts);
+    const catalog = unpackedCatalogDocument(await loadYamlFile(catalogFile), packPath, name, existing, { cwd, ...(opts.platform ? { platform: opts.platform } : {}) });
+    await replaceFileAtomic(destFile, dumpYaml(catalog));
+    return { name, file: destFile, merged: existing !== undefined, catalog };
+  });
 }

@@ -31,7 +31,7 @@ import { openSource } from '../sources/open.js';
 import type { Catalog } from '../types.js';
 import type { RunFailure } from './export.js';
 import { printable, quoted } from '../transforms/safe-names.js';
-import { checkName, existingSource, packedSource, replaceFileAtomic, unpackedCatalogDocument, type UnpackOptions, type UnpackResult } from './unpack-inplace.js';
+import { checkName, existingSource, withCatalogLock, packedSource, replaceFileAtomic, unpackedCatalogDocument, type UnpackOptions, type UnpackResult } from './unpack-inplace.js';
 
 /** databroker-unpack's default `--mongo-uri`. */
 export const DEFAULT_MONGO_URI = 'mongodb://localhost:27017/{database}';
@@ -152,9 +152,13 @@ export function mongoCatalogDocument(
   return catalog;
 }
 
-/** unpack_mongo_normalized(path, uri, name, merge) for any SOURCE. */
+/** unpack_mongo_normalized(path, uri, name, merge) for any SOURCE, holding the catalog name's lock. */
 export async function unpackMongoNormalized(source: string, name: string, opts: UnpackMongoOptions = {}): Promise<UnpackMongoResult> {
   checkName(name);
+  return withCatalogLock(name, opts, () => unpackMongoLocked(source, name, opts));
+}
+
+async function unpackMongoLocked(source: string, name: string, opts: UnpackMongoOptions): Promise<UnpackMongoResult> {
   const merge = opts.merge ?? true;
   const cwd = opts.cwd ?? process.cwd();
   const uri = mongoUriFor(name, opts.mongoUri);

@@ -43,7 +43,8 @@ export type VerifyProblemKind =
   | 'duplicate-run' //        two document files hold the same start uid
   | 'unmapped-root' //        a resource root that is not a root_map key
   | 'missing-external' //     a copied external file (or its root directory) is missing
-  | 'unsafe-path'; //         a root_map value or a resource's file that leads out of its root (not looked at)
+  | 'unsafe-path' //          a root_map value or a resource's file that leads out of its root (not looked at)
+  | 'failed-run'; //          failures.tsv names a run the export could not write, so the pack is missing it
 
 export interface VerifyProblem {
   kind: VerifyProblemKind;
@@ -65,6 +66,8 @@ export interface VerifyReport {
   externalFilesChecked: number;
   /** External files the manifests list outside the pack (not checked). */
   externalFilesOutside: number;
+  /** Runs failures.tsv says the export could not write. */
+  failedRuns: number;
 }
 
 export interface VerifyOptions {
@@ -73,7 +76,12 @@ export interface VerifyOptions {
   concurrency?: number;
   /** Called as each problem is found. */
   onProblem?: (p: VerifyProblem) => void;
+  /** Runs listed in failures.tsv are warnings, not problems: the pack is known to lack them. */
+  allowFailures?: boolean;
 }
+
+/** failures.tsv holds a line per failed run; a larger one is not read. */
+const MAX_FAILURES_BYTES = 64 * 1024 * 1024;
 
 const DOC_MANIFEST = /^documents_manifest(?:_(\d+))?\.txt$/;
 const EXT_MANIFEST = /^external_files_manifest_([^_]+)(?:_(\d+))?\.txt$/;
@@ -96,7 +104,7 @@ class Verifier {
     readonly dir: string,
     private readonly opts: VerifyOptions,
   ) {
-    this.report = { pack: dir, ok: true, problems: [], warnings: [], documentFiles: 0, runs: 0, documents: 0, externalFilesChecked: 0, externalFilesOutside: 0 };
+    this.report = { pack: dir, ok: true, problems: [], warnings: [], documentFiles: 0, runs: 0, documents: 0, externalFilesChecked: 0, externalFilesOutside: 0, failedRuns: 0 };
     this.limit = pLimit(opts.concurrency ?? 16);
     this.registry = opts.handlers ?? new HandlerRegistry();
   }
@@ -347,6 +355,25 @@ class Verifier {
     await this.checkExternalFiles(files.files, `needed by run ${uid ?? rel}`);
   }
 
+  /** The export's own list of runs it could not write: each one is a run the pack lacks. */
+  async checkFailures(): Promise<void> {
+    let text: string;
+    try {
+      text = await readRegularText(path.join(this.dir, 'failures.tsv'), 'failures.tsv', MAX_FAILURES_BYTES);
+    } catch (e) {
+      this.problem('failed-run', 'failures.tsv', `failures.tsv cannot be read: ${describeError(e)}`);
+      return;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const [uid = '', code = '', ...rest] = line.split('\t');
+      this.report.failedRuns++;
+      const message = `run ${uid} was not packed (${code}: ${rest.join('\t').replace(/^E_[A-Z_]+: /, '')})`;
+      if (this.opts.allowFailures) this.report.warnings.push(message);
+      else this.problem('failed-run', uid, message);
+    }
+  }
+
   async run(): Promise<VerifyReport> {
     await this.readCatalog();
     const names = (await readdir(this.dir)).sort(byCodePoint);
@@ -366,6 +393,7 @@ class Verifier {
         }
       }
     }
+    if (names.includes('failures.tsv')) await this.checkFailures();
     const toRead = new Set(onDisk);
     for (const f of listed ?? []) if (await this.exists(f)) toRead.add(f);
     for (const f of [...toRead].sort(byCodePoint)) await this.checkDocumentFile(f);

@@ -7,43 +7,73 @@ import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PackStreamError } from '../errors.js';
+import { LOCK_NAME, TargetLock } from './lock.js';
 
 export const PARTIAL_SUFFIX = '.partial';
 
-/** Create `dir`, or accept it if it exists and is empty; anything else is an error. */
-export async function prepareTarget(dir: string): Promise<string> {
+/**
+ * Create `dir`, or accept it if it exists and is empty; anything else is an
+ * error. With `lock`, the target's lock (LOCK_NAME inside it) is taken first,
+ * so of two processes given the same new directory exactly one goes on; the
+ * lock is returned for the caller to release when the pack is done.
+ */
+export async function prepareTarget(dir: string, lock?: { command?: string; allowNonEmpty?: (entries: string[]) => boolean }): Promise<TargetLock | null> {
   const abs = path.resolve(dir);
-  let entries: string[] | null = null;
   try {
     const st = await stat(abs);
     if (!st.isDirectory()) throw new PackStreamError('E_TARGET', `target ${dir} exists and is not a directory`, { subject: dir });
-    entries = await readdir(abs);
   } catch (e) {
     if (e instanceof PackStreamError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new PackStreamError('E_TARGET', `cannot use target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
     }
   }
-  if (entries && entries.length > 0) {
-    throw new PackStreamError('E_TARGET', `target ${dir} is not empty (${entries.length} entries); give a new or empty directory`, { subject: dir });
-  }
   try {
     await mkdir(abs, { recursive: true });
+  } catch (e) {
+    throw new PackStreamError('E_TARGET', `cannot create target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+  }
+  let held: TargetLock | null = null;
+  if (lock) {
+    try {
+      held = await TargetLock.acquire(path.join(abs, LOCK_NAME), `target ${dir}`, lock.command);
+    } catch (e) {
+      if (e instanceof PackStreamError) throw e;
+      throw new PackStreamError('E_TARGET', `cannot write to target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+    }
+  }
+  try {
+    // The lock is ours and is not content; anything else means the target is in use.
+    const entries = (await readdir(abs)).filter((n) => n !== LOCK_NAME);
+    if (entries.length > 0 && !lock?.allowNonEmpty?.(entries)) {
+      throw new PackStreamError('E_TARGET', `target ${dir} is not empty (${entries.length} entries); give a new or empty directory`, { subject: dir });
+    }
     // Prove we can write before doing any work.
     const probe = path.join(abs, `.pack-stream-probe-${process.pid}`);
-    await writeFile(probe, '');
-    await unlink(probe);
+    try {
+      await writeFile(probe, '');
+      await unlink(probe);
+    } catch (e) {
+      throw new PackStreamError('E_TARGET', `cannot write to target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+    }
   } catch (e) {
-    throw new PackStreamError('E_TARGET', `cannot write to target ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
+    await held?.release();
+    throw e;
   }
-  return abs;
+  return held;
 }
 
 /** Write a whole file atomically: temp name, fsync-free rename. Fails if `file` exists. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}${PARTIAL_SUFFIX}`;
-  await writeFile(tmp, data, { flag: 'wx' });
+  try {
+    await writeFile(tmp, data, { flag: 'wx' });
+  } catch (e) {
+    // A half-written temp file (disk full) must not stay behind; one that already existed is not ours.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await rm(tmp, { force: true });
+    throw e;
+  }
   await commitFile(tmp, file);
 }
 
@@ -71,7 +101,12 @@ export async function commitFile(tmp: string, file: string): Promise<void> {
 export async function copyFileAtomic(src: string, dest: string): Promise<void> {
   await mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}${PARTIAL_SUFFIX}`;
-  await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+  try {
+    await copyFile(src, tmp, constants.COPYFILE_FICLONE);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
   await rename(tmp, dest);
 }
 

@@ -11,6 +11,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { PackStreamError } from '../errors.js';
+import { TargetLock } from './lock.js';
 import { ByteOut } from './byte-out.js';
 import type { PackSink, RunFileWriter } from './sink.js';
 import { DEFAULT_SPOOL_CAP, Spool } from './spool.js';
@@ -121,30 +122,48 @@ export abstract class StreamSink implements PackSink {
 
 /**
  * A new file written as `FILE.partial` and renamed when whole, so a cut
- * stream never sits under the name a reader expects.
+ * stream never sits under the name a reader expects. `FILE.lock` beside it
+ * keeps a second writer out; a `FILE.partial` found while holding the lock
+ * was left by a process that died, and is replaced.
  */
 export function partialFile(file: string): { file: string; open(): Promise<Writable>; commit(): Promise<void>; remove(): Promise<void> } {
   const abs = path.resolve(file);
   const tmp = `${abs}.partial`;
   let stream: Writable | null = null;
+  let lock: TargetLock | null = null;
   return {
     file: abs,
     async open() {
       if (await exists(abs)) throw new PackStreamError('E_TARGET', `${abs} already exists`, { subject: abs });
-      const s = createWriteStream(tmp, { flags: 'wx' });
-      await new Promise<void>((resolve, reject) => {
-        s.once('open', () => resolve());
-        s.once('error', (e) => reject(new PackStreamError('E_TARGET', `cannot write ${tmp}: ${e.message}`, { subject: abs, cause: e })));
-      });
-      stream = s;
-      return s;
+      try {
+        lock = await TargetLock.acquire(`${abs}.lock`, abs);
+      } catch (e) {
+        if (e instanceof PackStreamError) throw e;
+        throw new PackStreamError('E_TARGET', `cannot write beside ${abs}: ${(e as Error).message}`, { subject: abs, cause: e });
+      }
+      try {
+        if (await exists(abs)) throw new PackStreamError('E_TARGET', `${abs} already exists`, { subject: abs });
+        await rm(tmp, { force: true });
+        const s = createWriteStream(tmp, { flags: 'wx' });
+        await new Promise<void>((resolve, reject) => {
+          s.once('open', () => resolve());
+          s.once('error', (e) => reject(new PackStreamError('E_TARGET', `cannot write ${tmp}: ${e.message}`, { subject: abs, cause: e })));
+        });
+        stream = s;
+        return s;
+      } catch (e) {
+        await lock.release();
+        throw e;
+      }
     },
     async commit() {
       await rename(tmp, abs);
+      await lock?.release();
     },
     async remove() {
       stream?.destroy();
       await rm(tmp, { force: true });
+      await lock?.release();
     },
   };
 }

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { PackStreamError } from '../errors.js';
+import { LOCK_NAME, TargetLock } from '../sinks/lock.js';
 
 export interface ExtractResult {
   dir: string;
@@ -73,11 +74,24 @@ export async function extractTar(input: Readable | AsyncIterable<Buffer>, target
   try {
     const st = await stat(dest);
     if (!st.isDirectory()) throw new PackStreamError('E_TARGET', `${dest} exists and is not a directory`, { subject: dest });
-    if ((await readdir(dest)).length) throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
   } catch (e) {
     if (e instanceof PackStreamError) throw e;
     await mkdir(dest, { recursive: true });
     created = true;
+  }
+  // One extraction per target: a second one into the same DIR would rename its entries over ours.
+  const lock = await TargetLock.acquire(path.join(dest, LOCK_NAME), `target ${dest}`);
+  try {
+    return await extractLocked(input, dest, created, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function extractLocked(input: Readable | AsyncIterable<Buffer>, dest: string, created: boolean, opts: ExtractOptions): Promise<ExtractResult> {
+  if ((await readdir(dest)).some((n) => n !== LOCK_NAME)) {
+    if (created) await rmdir(dest).catch(() => {});
+    throw new PackStreamError('E_TARGET', `${dest} is not empty; give a new or empty directory`, { subject: dest });
   }
   // Hidden, and a name no entry can take: entries are extracted inside it, never beside it.
   const staging = await mkdtemp(path.join(dest, '.pack-stream-extract-'));
@@ -122,7 +136,7 @@ export async function extractTar(input: Readable | AsyncIterable<Buffer>, target
     ex.destroy();
     await rm(staging, { recursive: true, force: true });
     // A target this call made goes too; one that was there (empty) is left empty.
-    if (created) await rmdir(dest).catch(() => {});
+    if (created) await rm(dest, { recursive: true, force: true }).catch(() => {});
     if (e instanceof PackStreamError) throw e;
     if (opts.signal?.aborted) throw e;
     const msg = (e as Error).message;
@@ -130,7 +144,7 @@ export async function extractTar(input: Readable | AsyncIterable<Buffer>, target
     throw new PackStreamError('E_BAD_ARCHIVE', `the archive cannot be read: ${msg}`, { cause: e });
   }
   // Accepted: the top-level names move into place (renames within one directory), catalog.yml, the file readers open, last.
-  const top = (await readdir(staging)).sort((a, b) => Number(a === 'catalog.yml') - Number(b === 'catalog.yml'));
+  const top = (await readdir(staging)).filter((n) => n !== LOCK_NAME).sort((a, b) => Number(a === 'catalog.yml') - Number(b === 'catalog.yml'));
   for (const name of top) await rename(path.join(staging, name), path.join(dest, name));
   await rmdir(staging);
   return { dir: dest, files, bytes };
