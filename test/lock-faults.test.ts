@@ -83,6 +83,27 @@ t.test('a lock left by a dead process is taken over', async (t) => {
   t.equal(v.code, 0, v.stderr);
 });
 
+t.test("a killed writer's lock token and probe are not content", async (t) => {
+  const dest = path.join(tempDir(), 'pack');
+  mkdirSync(dest);
+  const dead = deadPid();
+  holderFile(path.join(dest, LOCK_NAME), dead);
+  writeFileSync(path.join(dest, `.pack-stream-lock.${dead}.abc123.tmp`), '{}');
+  writeFileSync(path.join(dest, `.pack-stream-probe-${dead}`), '');
+  const r = await runCli(['pack', SAMPLE, dest, '--all']);
+  t.equal(r.code, 0, r.stderr);
+  t.notOk(readdirSync(dest).some((n) => n.startsWith('.pack-stream')), 'the dead writer\'s files are removed');
+  // A live competitor's token is transient: it does not make the target look used, and is left alone.
+  const dest2 = path.join(tempDir(), 'pack');
+  mkdirSync(dest2);
+  const holder = liveProcess(t);
+  const token = `.pack-stream-lock.${holder.pid}.zz9.tmp`;
+  writeFileSync(path.join(dest2, token), '{}');
+  const r2 = await runCli(['pack', SAMPLE, dest2, '--all']);
+  t.equal(r2.code, 0, r2.stderr);
+  t.ok(existsSync(path.join(dest2, token)), 'a live process\'s token is not removed');
+});
+
 t.test('a lock from another host is never broken', async (t) => {
   const dest = path.join(tempDir(), 'pack');
   mkdirSync(dest);

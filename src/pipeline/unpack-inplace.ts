@@ -10,7 +10,7 @@
  * only read.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { discoverCatalogs } from '../catalogs/discovery.js';
 import { userDataDir, type SearchEnv } from '../catalogs/search-path.js';
@@ -291,10 +291,14 @@ export async function withCatalogLock<T>(name: string, opts: SearchEnv, fn: () =
   const dir = userDataDir(opts);
   const file = path.join(dir, `databroker_unpack_${name}.yml.lock`);
   let lock: TargetLock;
+  // The first folder mkdir made (undefined when the intake folder was there): removed again when the
+  // unpack wrote nothing into it, so a refused unpack leaves no trace.
+  let created: string | undefined;
   try {
-    await mkdir(dir, { recursive: true });
+    created = await mkdir(dir, { recursive: true });
     lock = await TargetLock.acquire(file, `catalog '${name}'`);
   } catch (e) {
+    await removeEmptyUpTo(dir, created);
     if (e instanceof PackStreamError) throw e;
     throw new PackStreamError('E_TARGET', `cannot write in ${dir}: ${(e as Error).message}`, { subject: dir, cause: e });
   }
@@ -302,6 +306,20 @@ export async function withCatalogLock<T>(name: string, opts: SearchEnv, fn: () =
     return await fn();
   } finally {
     await lock.release();
+    await removeEmptyUpTo(dir, created);
+  }
+}
+
+/** rmdir dir and its parents up to and including top, stopping at the first that is not empty. */
+async function removeEmptyUpTo(dir: string, top: string | undefined): Promise<void> {
+  if (top === undefined) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top || path.dirname(d) === d) return;
   }
 }
 

@@ -155,6 +155,7 @@ export function mongoCatalogDocument(
 /** unpack_mongo_normalized(path, uri, name, merge) for any SOURCE, holding the catalog name's lock. */
 export async function unpackMongoNormalized(source: string, name: string, opts: UnpackMongoOptions = {}): Promise<UnpackMongoResult> {
   checkName(name);
+  mongoUriFor(name, opts.mongoUri); // a name MongoDB refuses is a usage error before anything is written
   return withCatalogLock(name, opts, () => unpackMongoLocked(source, name, opts));
 }
 

@@ -7,10 +7,35 @@
  */
 import { link, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { PackStreamError } from '../errors.js';
 import { printable } from '../transforms/safe-names.js';
 
 export const LOCK_NAME = '.pack-stream.lock';
+
+/** The name prefix of a writability probe prepareTarget writes and removes (`PREFIX<pid>`). */
+export const PROBE_PREFIX = '.pack-stream-probe-';
+
+/**
+ * The lock, a competitor's private token (`.pack-stream-lock.<pid>.<rand>.tmp`), a stale lock moved
+ * aside (`.pack-stream-lock.stale.<pid>.<rand>`) or a probe: files of the locking protocol, not content. Returns the pid
+ * in the name (0 for the lock itself), or null when the name is not such a file.
+ */
+export function lockDebrisPid(name: string): number | null {
+  if (name === LOCK_NAME) return 0;
+  const m = /^\.pack-stream-lock\.(?:stale\.)?(\d+)\.[0-9a-z]+(?:\.tmp)?$/.exec(name) ?? /^\.pack-stream-probe-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Whether a process of this pid exists on this host. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
 
 /** A lock file is a few hundred bytes; a bigger one is not ours and is never parsed whole. */
 const MAX_LOCK_BYTES = 64 * 1024;
@@ -36,7 +61,8 @@ export class TargetLock {
    */
   static async acquire(file: string, what: string, command = currentCommand()): Promise<TargetLock> {
     const holder: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command };
-    const token = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    // Short private names beside the lock: a lock name near the file-name limit leaves no room for suffixes.
+    const token = path.join(path.dirname(file), `.pack-stream-lock.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
     await writeFile(token, `${JSON.stringify(holder)}\n`, { flag: 'wx' });
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -109,12 +135,7 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
 function isStale(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return false;
   if (h.pid === process.pid) return false;
-  try {
-    process.kill(h.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !pidAlive(h.pid);
 }
 
 /**
@@ -122,7 +143,7 @@ function isStale(h: LockHolder): boolean {
  * is the one judged stale: if a live process took the lock in between, put it back.
  */
 async function breakStale(file: string, judged: LockHolder | null): Promise<void> {
-  const aside = `${file}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const aside = path.join(path.dirname(file), `.pack-stream-lock.stale.${process.pid}.${Math.random().toString(36).slice(2)}`);
   try {
     await rename(file, aside);
   } catch (e) {

@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PackStreamError } from '../errors.js';
-import { LOCK_NAME, TargetLock } from './lock.js';
+import { LOCK_NAME, PROBE_PREFIX, TargetLock, lockDebrisPid, pidAlive } from './lock.js';
 
 export const PARTIAL_SUFFIX = '.partial';
 
@@ -43,13 +43,20 @@ export async function prepareTarget(dir: string, lock?: { command?: string; allo
     }
   }
   try {
-    // The lock is ours and is not content; anything else means the target is in use.
-    const entries = (await readdir(abs)).filter((n) => n !== LOCK_NAME);
+    // The lock and the protocol's own files are not content: a competitor's token is transient, and
+    // what a killed writer left (token, probe) is removed, so a target holding only those is empty.
+    const entries: string[] = [];
+    for (const n of await readdir(abs)) {
+      const pid = lockDebrisPid(n);
+      if (pid === null) entries.push(n);
+      // (a writer on another host whose token is removed here fails its link and stops: no damage)
+      else if (pid !== 0 && pid !== process.pid && !pidAlive(pid)) await unlink(path.join(abs, n)).catch(() => {});
+    }
     if (entries.length > 0 && !lock?.allowNonEmpty?.(entries)) {
       throw new PackStreamError('E_TARGET', `target ${dir} is not empty (${entries.length} entries); give a new or empty directory`, { subject: dir });
     }
     // Prove we can write before doing any work.
-    const probe = path.join(abs, `.pack-stream-probe-${process.pid}`);
+    const probe = path.join(abs, `${PROBE_PREFIX}${process.pid}`);
     try {
       await writeFile(probe, '');
       await unlink(probe);
